@@ -1,0 +1,214 @@
+"""Backbone construction: architecture from a shipped config, weights from wherever the user says.
+
+Every part has an architecture name (a JSON file in ``lavis_vila/configs/backbones``) and a weight
+source, kept apart as open_clip keeps model configs apart from pretrained tags:
+
+=========== =================== =============================================================
+part        architecture key    weights / tokenizer key
+=========== =================== =============================================================
+ViT         ``vit_model``       ``vit_weights``: URL, local ``.pth``, or null (random init)
+Q-Former    ``qformer_model``   ``qformer_tokenizer``: hub name, local dir, or ``tiny``
+LLM (T5)    ``t5_model``        ``t5_model`` itself: hub name or local dir (config, weights,
+                                tokenizer), or ``tiny`` (shipped config and tokenizer, random init)
+=========== =================== =============================================================
+
+The Q-Former's and projection's trained weights come from the model checkpoint
+(``pretrained`` / ``finetuned``), as in LAVIS. With ``empty=True`` every module is built on the
+meta device: nothing is read, downloaded or allocated.
+"""
+import contextlib
+import json
+import logging
+import os
+from functools import partial
+from typing import Optional
+from urllib.parse import urlparse
+
+import torch
+from lavis.common.dist_utils import download_cached_file
+from lavis.models.blip2_models.modeling_t5 import T5Config, T5ForConditionalGeneration
+from lavis.models.blip2_models.Qformer import BertConfig, BertLMHeadModel
+from lavis.models.eva_vit import VisionTransformer, interpolate_pos_embed
+from torch import nn
+from transformers import BertTokenizer, T5Tokenizer, T5TokenizerFast
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
+BACKBONE_DIR = os.path.join(CONFIG_DIR, "backbones")
+TOKENIZER_DIR = os.path.join(CONFIG_DIR, "tokenizers")
+TINY = "tiny"
+
+# Hub names whose architecture ships with the package, so `empty=True` needs no network.
+KNOWN_T5_ARCHITECTURES = {
+    "google/flan-t5-xl": "flan_t5_xl",
+    "google/flan-t5-xxl": "flan_t5_xxl",
+    TINY: "t5_tiny",
+}
+
+
+def is_url(source: str) -> bool:
+    return urlparse(str(source)).scheme in ("http", "https")
+
+
+def resolve_file(source: str, what: str) -> str:
+    """Return a local path for a URL (downloaded to LAVIS's cache) or an existing file."""
+    if is_url(source):
+        return download_cached_file(source, check_hash=False, progress=True)
+    if os.path.isfile(source):
+        return source
+    raise FileNotFoundError(f"{what}: '{source}' is neither an existing file nor an http(s) URL")
+
+
+def load_architecture(name: str) -> dict:
+    """Read ``configs/backbones/<name>.json``; list the shipped names when it is unknown."""
+    path = os.path.join(BACKBONE_DIR, f"{name}.json")
+    if not os.path.isfile(path):
+        known = sorted(f[:-5] for f in os.listdir(BACKBONE_DIR) if f.endswith(".json"))
+        raise ValueError(f"Unknown backbone architecture '{name}'. Shipped: {known}")
+    with open(path) as f:
+        arch = json.load(f)
+    arch.pop("_comment", None)
+    return arch
+
+
+@contextlib.contextmanager
+def meta_parameters():
+    """Move every parameter to the meta device as it is registered.
+
+    Unlike ``with torch.device("meta")`` this lets constructors run host-side code such as
+    ``torch.linspace(...).item()`` (EVA's drop-path rule); only one parameter at a time is ever
+    materialised, then dropped.
+    """
+    original = nn.Module.register_parameter
+
+    def register_on_meta(module, name, param):
+        if param is not None and not param.is_meta:  # meta already: a tied weight, keep it shared
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        original(module, name, param)
+
+    nn.Module.register_parameter = register_on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = original
+
+
+def device_context(empty: bool):
+    """Build with parameters on the meta device when `empty`: nothing is allocated."""
+    return meta_parameters() if empty else contextlib.nullcontext()
+
+
+def load_state_dict_file(source: str, what: str) -> dict:
+    checkpoint = torch.load(resolve_file(source, what), map_location="cpu", weights_only=False)
+    return checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
+
+
+# --------------------------------------------------------------------------- vision encoder
+
+
+def build_vision_encoder(
+    arch_name: str,
+    weights: Optional[str],
+    image_size: int,
+    drop_path_rate: float = 0.0,
+    use_grad_checkpoint: bool = False,
+    empty: bool = False,
+) -> VisionTransformer:
+    """LAVIS's EVA ``VisionTransformer``; its output is (B, 1 + (image_size/patch)^2, width)."""
+    arch = load_architecture(arch_name)
+    with device_context(empty):
+        vit = VisionTransformer(
+            img_size=image_size,
+            use_mean_pooling=False,
+            drop_path_rate=drop_path_rate,
+            norm_layer=partial(nn.LayerNorm, eps=1e-6),
+            use_checkpoint=use_grad_checkpoint,
+            **arch,
+        )
+    if weights and not empty:
+        state_dict = load_state_dict_file(weights, "vit_weights")
+        interpolate_pos_embed(vit, state_dict)
+        result = vit.load_state_dict(state_dict, strict=False)
+        if result.missing_keys:
+            raise KeyError(f"vit_weights '{weights}' lacks ViT parameters: {result.missing_keys[:8]}")
+        logging.info("ViT weights from %s (unused keys: %d)", weights, len(result.unexpected_keys))
+    return vit
+
+
+# --------------------------------------------------------------------------- Q-Former
+
+
+def build_qformer_tokenizer(source: str) -> BertTokenizer:
+    """BERT tokenizer with InstructBLIP's ``[DEC]`` bos token and left truncation."""
+    if source == TINY:
+        tokenizer = BertTokenizer(
+            os.path.join(TOKENIZER_DIR, "tiny_bert", "vocab.txt"), truncation_side="left"
+        )
+    else:
+        tokenizer = BertTokenizer.from_pretrained(source, truncation_side="left")
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    return tokenizer
+
+
+def build_qformer(
+    arch_name: str,
+    num_query_token: int,
+    vision_width: int,
+    vocab_size: Optional[int],
+    empty: bool = False,
+):
+    """LAVIS's ``BertLMHeadModel`` with cross-attention to the frames, plus its query tokens.
+
+    Returns ``(qformer, query_tokens)`` with ``query_tokens`` of shape (1, num_query_token, hidden).
+    """
+    arch = load_architecture(arch_name)
+    cross_attention_freq = arch.pop("cross_attention_freq")
+    if vocab_size is not None:
+        arch["vocab_size"] = vocab_size
+    if arch["vocab_size"] is None:
+        raise ValueError(f"Q-Former '{arch_name}' takes its vocab size from its tokenizer; pass one")
+    config = BertConfig(
+        **arch,
+        encoder_width=vision_width,
+        add_cross_attention=True,
+        cross_attention_freq=cross_attention_freq,
+        query_length=num_query_token,
+    )
+    with device_context(empty):
+        qformer = BertLMHeadModel(config)
+        query_tokens = nn.Parameter(
+            torch.empty(1, num_query_token, config.hidden_size, device="meta" if empty else None)
+        )
+    nn.init.normal_(query_tokens, mean=0.0, std=config.initializer_range)
+    return qformer, query_tokens
+
+
+# --------------------------------------------------------------------------- LLM
+
+
+def build_t5_tokenizer(source: str):
+    if source == TINY:
+        return T5Tokenizer(
+            os.path.join(TOKENIZER_DIR, "tiny_t5", "spiece.model"), extra_ids=0, truncation_side="left"
+        )
+    return T5TokenizerFast.from_pretrained(source, truncation_side="left")
+
+
+def t5_config(source: str, vocab_size: Optional[int] = None) -> T5Config:
+    """The T5 config for a hub name, local dir or ``tiny``, with LAVIS's ``gelu`` override."""
+    if source in KNOWN_T5_ARCHITECTURES:
+        config = T5Config(**load_architecture(KNOWN_T5_ARCHITECTURES[source]))
+    else:
+        config = T5Config.from_pretrained(source)
+    if vocab_size is not None and config.vocab_size is None:
+        config.vocab_size = vocab_size
+    config.dense_act_fn = "gelu"
+    return config
+
+
+def build_llm(source: str, vocab_size: Optional[int] = None, empty: bool = False):
+    """LAVIS's vendored ``T5ForConditionalGeneration``: random init for ``tiny`` and `empty`."""
+    config = t5_config(source, vocab_size)
+    if empty or source == TINY:
+        with device_context(empty):
+            return T5ForConditionalGeneration(config)
+    return T5ForConditionalGeneration.from_pretrained(source, config=config)

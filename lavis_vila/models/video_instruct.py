@@ -1,0 +1,285 @@
+"""The shared InstructBLIP video backbone: frozen ViT -> instruction-aware Q-Former -> frozen T5.
+
+``VideoInstructModel`` holds the parts every model here needs and nothing about frame
+selection. The registered models (``vila_uniform``, ``vila``, ``sevila_baseline``) compose them.
+
+Tensor legend used in comments: B batch, T candidate frames, K selected frames, F frames fed to
+the Q-Former, N ViT tokens per frame, C ViT width, Q query tokens, D LLM width, V vocab.
+"""
+import logging
+from functools import cached_property
+
+import torch
+import torch.nn.functional as F
+from lavis.models.base_model import BaseModel
+from omegaconf import OmegaConf
+from torch import nn
+
+from lavis_vila.models import backbones
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+OPTION_LETTERS = "ABCDE"
+
+
+def freeze(module: nn.Module) -> None:
+    for param in module.parameters():
+        param.requires_grad = False
+
+
+class VideoInstructModel(BaseModel):
+    """Frozen EVA ViT, trainable ``ln_vision``/Q-Former/queries/``t5_proj``, frozen Flan-T5.
+
+    Parameter names follow LAVIS BLIP-2 / InstructBLIP (``visual_encoder``, ``ln_vision``,
+    ``Qformer.bert.*``, ``query_tokens``, ``t5_proj``, ``t5_model``), so their released
+    checkpoints load without renaming.
+    """
+
+    def __init__(
+        self,
+        *,
+        vit_model: str,
+        vit_weights: str = None,
+        image_size: int = 224,
+        vit_precision: str = "fp16",
+        drop_path_rate: float = 0.0,
+        use_grad_checkpoint: bool = False,
+        qformer_model: str = "qformer_base",
+        qformer_tokenizer: str = "bert-base-uncased",
+        num_query_token: int = 32,
+        t5_model: str = "google/flan-t5-xl",
+        llm_precision: str = "bf16",
+        max_txt_len: int = 128,
+        max_output_txt_len: int = 32,
+        empty: bool = False,
+    ):
+        super().__init__()
+        self.max_txt_len = max_txt_len
+        self.max_output_txt_len = max_output_txt_len
+        # Tokenizers need files (or the hub); an empty architecture check needs neither.
+        self.qformer_tokenizer = None if empty else backbones.build_qformer_tokenizer(qformer_tokenizer)
+        self.t5_tokenizer = None if empty else backbones.build_t5_tokenizer(t5_model)
+
+        self.visual_encoder = backbones.build_vision_encoder(
+            vit_model, vit_weights, image_size, drop_path_rate, use_grad_checkpoint, empty=empty
+        )
+        freeze(self.visual_encoder)
+        self.visual_encoder.to(DTYPES[vit_precision])
+        with backbones.device_context(empty):
+            self.ln_vision = nn.LayerNorm(self.visual_encoder.num_features)
+
+        self.Qformer, self.query_tokens = backbones.build_qformer(
+            qformer_model,
+            num_query_token,
+            self.visual_encoder.num_features,
+            vocab_size=len(self.qformer_tokenizer) if self.qformer_tokenizer else None,
+            empty=empty,
+        )
+        self._freeze_unused_lm_head(self.Qformer)
+
+        self.t5_model = backbones.build_llm(
+            t5_model, vocab_size=len(self.t5_tokenizer) if self.t5_tokenizer else None, empty=empty
+        )
+        freeze(self.t5_model)
+        self.t5_model.to(DTYPES[llm_precision])
+        with backbones.device_context(empty):
+            self.t5_proj = nn.Linear(self.Qformer.config.hidden_size, self.t5_model.config.d_model)
+
+    @staticmethod
+    def _freeze_unused_lm_head(qformer: nn.Module) -> None:
+        """The Q-Former's MLM head (``cls``) is never used; freeze all of it but the tied embedding."""
+        tied = qformer.bert.embeddings.word_embeddings.weight
+        for param in qformer.cls.parameters():
+            if param is not tied:
+                param.requires_grad = False
+
+    def frozen_modules(self):
+        """Modules kept in eval mode whatever ``train()`` says (no dropout, fixed statistics)."""
+        return [self.visual_encoder, self.t5_model]
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for module in self.frozen_modules():
+            module.eval()
+        return self
+
+    # ------------------------------------------------------------------ building blocks
+
+    def encode_frames(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) pixels -> (B, T, N, C) ``ln_vision(ViT(frame))`` features."""
+        batch_size, num_frames = video.shape[:2]
+        vit_dtype = self.visual_encoder.cls_token.dtype
+        with torch.no_grad():
+            features = self.visual_encoder(video.flatten(0, 1).to(vit_dtype))  # (B*T, N, C)
+        features = self.ln_vision(features.to(self.ln_vision.weight.dtype))
+        return features.reshape(batch_size, num_frames, *features.shape[1:])
+
+    def tokenize_instruction(self, qa_input):
+        """BERT-tokenize the instruction once per batch, for every Q-Former call."""
+        return self.qformer_tokenizer(
+            list(qa_input),
+            padding="longest",
+            truncation=True,
+            max_length=self.max_txt_len,
+            return_tensors="pt",
+        ).to(self.query_tokens.device)
+
+    def frame_tokens(self, frames, instruction, qformer, query_tokens, proj) -> torch.Tensor:
+        """Instruction-aware Q-Former over every frame in one batched call.
+
+        frames (B, F, N, C) -> LLM-space visual tokens (B, F*Q, D), frames in order.
+        """
+        batch_size, num_frames = frames.shape[:2]
+        frames = frames.flatten(0, 1)  # (B*F, N, C)
+        text_ids = instruction.input_ids.repeat_interleave(num_frames, 0)  # (B*F, L)
+        text_mask = instruction.attention_mask.repeat_interleave(num_frames, 0)
+        queries = query_tokens.expand(frames.shape[0], -1, -1)  # (B*F, Q, H)
+        query_mask = torch.ones(queries.shape[:2], dtype=text_mask.dtype, device=frames.device)
+        output = qformer.bert(
+            text_ids,
+            attention_mask=torch.cat([query_mask, text_mask], dim=1),
+            query_embeds=queries,
+            encoder_hidden_states=frames,
+            encoder_attention_mask=torch.ones(frames.shape[:2], dtype=torch.long, device=frames.device),
+            return_dict=True,
+        )
+        tokens = proj(output.last_hidden_state[:, : queries.shape[1]])  # (B*F, Q, D)
+        return tokens.reshape(batch_size, num_frames * tokens.shape[1], tokens.shape[2])
+
+    def _llm_encoder_inputs(self, visual_tokens: torch.Tensor, qa_input):
+        """[visual tokens ; T5-embedded instruction] -> inputs_embeds (B, F*Q + L, D) and mask."""
+        text = self.t5_tokenizer(
+            list(qa_input),
+            padding="longest",
+            truncation=True,
+            max_length=self.max_txt_len,
+            return_tensors="pt",
+        ).to(visual_tokens.device)
+        llm_dtype = self.t5_model.shared.weight.dtype
+        text_embeds = self.t5_model.encoder.embed_tokens(text.input_ids)  # (B, L, D)
+        inputs_embeds = torch.cat([visual_tokens.to(llm_dtype), text_embeds], dim=1)
+        visual_mask = torch.ones(visual_tokens.shape[:2], dtype=text.attention_mask.dtype, device=visual_tokens.device)
+        return inputs_embeds, torch.cat([visual_mask, text.attention_mask], dim=1)
+
+    def answer_loss(self, visual_tokens: torch.Tensor, qa_input, qa_output) -> torch.Tensor:
+        """Teacher-forced T5 cross-entropy of the target text ("Option X"), mean over tokens."""
+        inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, qa_input)
+        target = self.t5_tokenizer(
+            list(qa_output),
+            padding="longest",
+            truncation=True,
+            max_length=self.max_output_txt_len,
+            return_tensors="pt",
+        ).to(visual_tokens.device)
+        labels = target.input_ids.masked_fill(target.input_ids == self.t5_tokenizer.pad_token_id, -100)
+        output = self.t5_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            decoder_attention_mask=target.attention_mask,
+            labels=labels,
+            return_dict=True,
+        )
+        logits = output.logits.float()  # (B, L_out, V)
+        return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+
+    @cached_property
+    def answer_prefix_ids(self) -> torch.Tensor:
+        """Decoder input for scoring: [decoder start] + tokens of "Option"."""
+        prefix = self.t5_tokenizer("Option", add_special_tokens=False).input_ids
+        return torch.tensor([self.t5_model.config.decoder_start_token_id] + prefix)
+
+    @cached_property
+    def option_letter_ids(self) -> torch.Tensor:
+        """T5 ids of the letter that follows "Option" for A..E, read from the tokenizer."""
+        prefix = self.answer_prefix_ids[1:].tolist()
+        letter_ids = []
+        for letter in OPTION_LETTERS:
+            ids = self.t5_tokenizer(f"Option {letter}", add_special_tokens=False).input_ids
+            if ids[:-1] != prefix:
+                raise ValueError(
+                    f"The T5 tokenizer splits 'Option {letter}' into {ids}; expected the ids of "
+                    f"'Option' {prefix} followed by one letter token"
+                )
+            letter_ids.append(ids[-1])
+        return torch.tensor(letter_ids)
+
+    def option_scores(self, visual_tokens: torch.Tensor, qa_input, num_option) -> torch.Tensor:
+        """Letter logits after "Option": one encoder pass and one decoder step.
+
+        Returns (B, 5) scores for A..E, with -inf where the letter exceeds the sample's
+        ``num_option``.
+        """
+        inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, qa_input)
+        device = visual_tokens.device
+        encoder_output = self.t5_model.encoder(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, return_dict=True
+        )
+        decoder_input_ids = self.answer_prefix_ids.to(device).expand(visual_tokens.shape[0], -1)
+        output = self.t5_model(
+            encoder_outputs=encoder_output,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            return_dict=True,
+        )
+        letter_logits = output.logits[:, -1].float()[:, self.option_letter_ids.to(device)]  # (B, 5)
+        num_option = torch.as_tensor(num_option, device=device).reshape(-1, 1)
+        valid = torch.arange(len(OPTION_LETTERS), device=device) < num_option
+        return letter_logits.masked_fill(~valid, float("-inf"))
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def load_checkpoint(self, url_or_filename: str):
+        """Load a LAVIS-style checkpoint ({"model": state_dict} or a bare state dict).
+
+        Checkpoints usually hold only the trainable parts, so missing frozen backbone keys are
+        expected; anything else missing or unexpected is logged by name.
+        """
+        state_dict = backbones.load_state_dict_file(url_or_filename, "checkpoint")
+        result = self.load_state_dict(state_dict, strict=False)
+        backbone_prefixes = ("visual_encoder.", "t5_model.")
+        missing = [k for k in result.missing_keys if not k.startswith(backbone_prefixes)]
+        if missing:
+            logging.info("%s: %d parameters not in the checkpoint, left as initialised: %s",
+                         url_or_filename, len(missing), missing)
+        if result.unexpected_keys:
+            logging.info("%s: %d unused checkpoint keys: %s",
+                         url_or_filename, len(result.unexpected_keys), result.unexpected_keys)
+        logging.info("loaded checkpoint %s", url_or_filename)
+        return result
+
+    def load_checkpoint_from_config(self, cfg, **kwargs):
+        """LAVIS's keys: ``finetuned`` when ``load_finetuned``, else ``pretrained``; null = random."""
+        if cfg.get("load_finetuned", False):
+            if not cfg.get("finetuned"):
+                raise ValueError("model.load_finetuned is True but model.finetuned is not set")
+            self.load_checkpoint(cfg.finetuned)
+        elif cfg.get("pretrained"):
+            self.load_checkpoint(cfg.pretrained)
+        else:
+            logging.info("no pretrained checkpoint configured: trainable parts keep their random init")
+
+    # ------------------------------------------------------------------ config
+
+    @staticmethod
+    def backbone_kwargs(cfg) -> dict:
+        """The constructor arguments shared by every model, read from a model config node."""
+        keys = [
+            "vit_model", "vit_weights", "image_size", "vit_precision", "drop_path_rate",
+            "use_grad_checkpoint", "qformer_model", "qformer_tokenizer", "num_query_token",
+            "t5_model", "llm_precision", "max_txt_len", "max_output_txt_len",
+        ]
+        return {k: cfg[k] for k in keys if k in cfg}
+
+    @classmethod
+    def from_config(cls, cfg, empty: bool = False):
+        model = cls(**cls.config_kwargs(cfg), empty=empty)
+        if not empty:
+            model.load_checkpoint_from_config(cfg)
+        return model
+
+    @classmethod
+    def config_kwargs(cls, cfg) -> dict:
+        return cls.backbone_kwargs(cfg)
+
+    @classmethod
+    def default_config(cls, model_type: str):
+        return OmegaConf.load(cls.default_config_path(model_type))

@@ -1,0 +1,38 @@
+"""``vila_uniform``: InstructBLIP over uniformly sampled frames, no selection, no distillation.
+
+This is the paper's stage-1 model (``vila_ori`` in the official code): trained on T frames it
+is the teacher, trained on K frames it is the student init and the "BLIP-2 (K frames)"
+baseline. It answers from every frame it is given.
+"""
+import torch
+
+from lavis_vila.models.paths import model_config_paths
+from lavis_vila.models.video_instruct import VideoInstructModel
+from lavis_vila.registry import register_model
+
+
+@register_model("vila_uniform")
+class VilaUniform(VideoInstructModel):
+    """Usage: ``load_model_and_preprocess("vila_uniform", "tiny", is_eval=True)``."""
+
+    PRETRAINED_MODEL_CONFIG_DICT = model_config_paths("vila_uniform")
+
+    def forward(self, samples):
+        frames = self.encode_frames(samples["video"])  # (B, F, N, C)
+        instruction = self.tokenize_instruction(samples["qa_input"])
+        visual_tokens = self.frame_tokens(frames, instruction, self.Qformer, self.query_tokens, self.t5_proj)
+        loss = self.answer_loss(visual_tokens, samples["qa_input"], samples["qa_output"])
+        return {"loss": loss, "loss_vqa": loss}
+
+    @torch.inference_mode()
+    def predict_answers(self, samples, **kwargs):
+        """Returns ``prediction`` (option index per sample) and ``frame_idx`` (all frames)."""
+        frames = self.encode_frames(samples["video"])
+        instruction = self.tokenize_instruction(samples["qa_input"])
+        visual_tokens = self.frame_tokens(frames, instruction, self.Qformer, self.query_tokens, self.t5_proj)
+        scores = self.option_scores(visual_tokens, samples["qa_input"], samples["num_option"])
+        batch_size, num_frames = frames.shape[:2]
+        return {
+            "prediction": scores.argmax(-1).tolist(),
+            "frame_idx": [list(range(num_frames)) for _ in range(batch_size)],
+        }

@@ -1,0 +1,148 @@
+"""Video processors ``vila_video_train`` / ``vila_video_eval``: decord decoding to (T, 3, H, W).
+
+The clip [start, end] (seconds; the whole video when absent) is cut into T equal segments.
+Training takes one random frame per segment (TSN-style), evaluation the middle frame. A video
+with fewer than T frames repeats its last frame. Frames are decoded straight to
+``image_size``² (aspect ratio not kept, as in SeViLA/ViLA), then CLIP-normalised; training adds
+one random resized crop (scale 0.5-1.0) shared by all frames of the clip.
+
+Call: ``frames, indices = processor(path, start=None, end=None)``. SeViLA's ``n_frms`` is
+``num_frames`` here.
+"""
+import os
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+from lavis.processors.base_processor import BaseProcessor
+from omegaconf import OmegaConf
+from torchvision.transforms import InterpolationMode, v2
+
+from lavis_vila.registry import register_processor
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class VideoDecodeError(RuntimeError):
+    """A video could not be read; the message names the file and what failed."""
+
+
+def segment_frame_indices(
+    num_video_frames: int,
+    num_frames: int,
+    first: int = 0,
+    last: Optional[int] = None,
+    random: bool = False,
+    rng: Optional[np.random.Generator] = None,
+) -> List[int]:
+    """One frame index per segment of [first, last): the middle one, or a random one.
+
+    With fewer available frames than ``num_frames`` every frame is taken once and the last
+    one is repeated up to ``num_frames``.
+    """
+    last = num_video_frames if last is None else last
+    first, last = max(0, min(first, num_video_frames - 1)), max(1, min(last, num_video_frames))
+    if last <= first:
+        last = first + 1
+    available = last - first
+    segments = min(num_frames, available)
+    bounds = np.linspace(first, last, segments + 1)
+    starts, ends = bounds[:-1].astype(int), np.maximum(bounds[1:].astype(int), bounds[:-1].astype(int) + 1)
+    if random:
+        rng = rng or np.random.default_rng()
+        indices = [int(rng.integers(s, e)) for s, e in zip(starts, ends)]
+    else:
+        indices = [int((s + e - 1) // 2) for s, e in zip(starts, ends)]
+    return indices + [indices[-1]] * (num_frames - segments)
+
+
+class VideoProcessor(BaseProcessor):
+    """Decode, sample and normalise; subclasses choose the sampling and augmentation."""
+
+    random_sampling = False
+
+    def __init__(self, image_size: int = 224, num_frames: int = 32, mean=CLIP_MEAN, std=CLIP_STD):
+        super().__init__()
+        self.image_size = image_size
+        self.num_frames = num_frames
+        self.normalize = v2.Normalize(mean=list(mean), std=list(std))
+
+    def decode(self, path: str, start: Optional[float] = None, end: Optional[float] = None) -> Tuple[torch.Tensor, List[int]]:
+        """Read the sampled frames of ``path`` as uint8 (T, 3, S, S) plus their indices."""
+        import decord
+
+        if not os.path.isfile(path):
+            raise VideoDecodeError(f"{path}: video file does not exist")
+        try:
+            reader = decord.VideoReader(path, width=self.image_size, height=self.image_size, num_threads=1)
+        except Exception as error:
+            raise VideoDecodeError(f"{path}: cannot open video ({error})") from error
+        num_video_frames = len(reader)
+        if num_video_frames == 0:
+            raise VideoDecodeError(f"{path}: video has no frames")
+        first, last = 0, num_video_frames
+        if start is not None and end is not None:
+            fps = reader.get_avg_fps()
+            first, last = int(float(start) * fps), int(np.ceil(float(end) * fps))
+        indices = segment_frame_indices(num_video_frames, self.num_frames, first, last, self.random_sampling)
+        try:
+            frames = reader.get_batch(indices)  # (T, S, S, 3) uint8
+        except Exception as error:
+            raise VideoDecodeError(f"{path}: decoding frames {indices} failed ({error})") from error
+        if not isinstance(frames, torch.Tensor):  # LAVIS switches decord's bridge to torch
+            frames = torch.from_numpy(frames.asnumpy())
+        return frames.permute(0, 3, 1, 2), indices
+
+    def augment(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames
+
+    def __call__(self, path: str, start: Optional[float] = None, end: Optional[float] = None):
+        """Returns ``(frames, indices)``: normalised float (T, 3, S, S) and the frame indices."""
+        frames, indices = self.decode(path, start, end)
+        frames = self.augment(frames)
+        return self.normalize(frames.float().div_(255.0)), indices
+
+    @classmethod
+    def from_config(cls, cfg=None):
+        cfg = OmegaConf.create() if cfg is None else cfg
+        return cls(
+            image_size=cfg.get("image_size", 224),
+            num_frames=cfg.get("num_frames", 32),
+            mean=cfg.get("mean", CLIP_MEAN),
+            std=cfg.get("std", CLIP_STD),
+        )
+
+
+@register_processor("vila_video_eval")
+class VideoEvalProcessor(VideoProcessor):
+    """Middle frame of each segment; no augmentation."""
+
+
+@register_processor("vila_video_train")
+class VideoTrainProcessor(VideoProcessor):
+    """Random frame per segment; a random resized crop (scale 0.5-1.0) shared by the clip."""
+
+    random_sampling = True
+
+    def __init__(self, image_size: int = 224, num_frames: int = 32, mean=CLIP_MEAN, std=CLIP_STD,
+                 min_scale: float = 0.5, max_scale: float = 1.0):
+        super().__init__(image_size, num_frames, mean, std)
+        self.crop = v2.RandomResizedCrop(
+            image_size, scale=(min_scale, max_scale), interpolation=InterpolationMode.BICUBIC, antialias=True
+        )
+
+    def augment(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.crop(frames)
+
+    @classmethod
+    def from_config(cls, cfg=None):
+        cfg = OmegaConf.create() if cfg is None else cfg
+        return cls(
+            image_size=cfg.get("image_size", 224),
+            num_frames=cfg.get("num_frames", 32),
+            mean=cfg.get("mean", CLIP_MEAN),
+            std=cfg.get("std", CLIP_STD),
+            min_scale=cfg.get("min_scale", 0.5),
+            max_scale=cfg.get("max_scale", 1.0),
+        )

@@ -1,0 +1,1 @@
+"""Command-line tools: python -m lavis_vila.tools.<name>."""

@@ -1,0 +1,114 @@
+"""Generate the tiny tokenizers shipped for the ``tiny`` model type.
+
+    python -m lavis_vila.tools.make_tiny_tokenizers [--out lavis_vila/configs/tokenizers]
+
+Writes ``tiny_bert/vocab.txt`` (a BERT WordPiece vocab for the Q-Former: whole corpus words plus
+single characters) and
+``tiny_t5/spiece.model`` (a T5-style sentencepiece unigram model: pad=0, eos=1, unk=2).
+Both are trained on a small built-in corpus made of the prompt templates used by the
+datasets plus everyday English, so the benchmark prompts tokenize into whole words while any
+other text still tokenizes through sub-words. Training is deterministic.
+"""
+import argparse
+import itertools
+import os
+import re
+import string
+
+LETTERS = "ABCDE"
+
+PROMPTS = [
+    "Question: {q} Option A: {a} Option B: {b} Option C: {c} Option D: {d} Option E: {e} "
+    "Considering the information presented in the frame, select the correct answer from the options.",
+    "Upon observing the provided frames, what is the most probable subsequent event? "
+    "Option A: {a} Option B: {b}",
+    "Question: {q} Options: ({a} {b} {c} {d}) Does the information within the frame provide the "
+    "necessary details to accurately answer the given question?",
+    "Does the information within the frame provide the necessary details to predict next event?",
+]
+
+WORDS = """
+red green blue yellow white black orange purple pink brown grey gray cyan magenta colour color
+square circle triangle ball box shape dot line bar star cross flash light object thing
+left right up down top bottom middle centre center corner side edge
+first second third last before after during then while when where which what who why how
+one two three four five six seven eight nine ten zero many few several none
+moves move moving moved appears appear appearing disappears flashes flash flashing shows show
+does did do is are was were be been has have had will would can could should may might
+the a an of to in on at by for with from into onto over under between through about
+man woman boy girl person people child dog cat car baby hand table door room kitchen
+pancake pan cook cooking flips flip flipping eats eat drinks drink walks walk runs run
+picks pick puts put opens open closes close holds hold looks look takes take gives give
+yes no not correct answer options option select frame frames video clip event events
+happen happens happened next probable subsequent observing provided considering
+information presented necessary details accurately given predict question questions
+interaction sequence prediction feasibility temporal causal descriptive count
+""".split()
+
+
+def corpus(repeats: int = 20):
+    """Deterministic sentences: every template filled with rotating word choices."""
+    cycle = itertools.cycle(WORDS)
+    for _ in range(repeats):
+        for template in PROMPTS:
+            fill = {k: " ".join(next(cycle) for _ in range(3)) for k in "qabcde"}
+            yield template.format(**fill)
+        yield " ".join(next(cycle) for _ in range(12))
+    for letter in LETTERS:
+        for _ in range(repeats):
+            yield f"Option {letter}"
+    for word in WORDS:
+        yield " ".join([word] * repeats)
+
+
+def make_bert_vocab(out_dir: str) -> None:
+    """Special tokens, every corpus word, then single characters and their ``##`` forms."""
+    words = sorted({w.lower() for line in corpus() for w in re.findall(r"[A-Za-z]+", line)})
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words + chars + ["##" + c for c in chars]
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "vocab.txt"), "w") as f:
+        f.write("\n".join(dict.fromkeys(vocab)) + "\n")
+
+
+def make_t5_spiece(out_dir: str, vocab_size: int) -> None:
+    import sentencepiece as spm
+
+    os.makedirs(out_dir, exist_ok=True)
+    text_file = os.path.join(out_dir, "corpus.txt")  # a fixed name: the model stores it
+    with open(text_file, "w") as f:
+        f.write("\n".join(corpus()) + "\n")
+    try:
+        spm.SentencePieceTrainer.train(
+            input=text_file,
+            model_prefix=os.path.join(out_dir, "spiece"),
+            vocab_size=vocab_size,
+            model_type="unigram",
+            character_coverage=1.0,
+            pad_id=0,
+            eos_id=1,
+            unk_id=2,
+            bos_id=-1,
+            num_threads=1,
+            shuffle_input_sentence=False,
+            hard_vocab_limit=False,
+            minloglevel=2,
+        )
+    finally:
+        os.remove(text_file)
+    os.remove(os.path.join(out_dir, "spiece.vocab"))
+
+
+def main(argv=None):
+    default_out = os.path.join(os.path.dirname(__file__), "..", "configs", "tokenizers")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.normpath(default_out))
+    parser.add_argument("--t5-vocab-size", type=int, default=512)
+    args = parser.parse_args(argv)
+    make_bert_vocab(os.path.join(args.out, "tiny_bert"))
+    make_t5_spiece(os.path.join(args.out, "tiny_t5"), args.t5_vocab_size)
+    print(f"wrote tiny tokenizers under {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import lavis_vila  # noqa: E402,F401
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_VIDEOS = Path(os.environ.get("VILA_SHARED_DIR", REPO_ROOT.parent / "shared")) / "data" / "videos"
+PANCAKE = SHARED_VIDEOS / "flipping_a_pancake.mkv"
+CORRUPTED = SHARED_VIDEOS / "corrupted.mp4"
+ROTATED = SHARED_VIDEOS / "rotated_90.mov"
+
+QUESTION = (
+    "Question: what is being flipped? Option A: a pancake Option B: a coin Option C: a card "
+    "Option D: a page Considering the information presented in the frame, select the correct "
+    "answer from the options."
+)
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def shared_videos():
+    if not PANCAKE.is_file():
+        pytest.fail(f"test videos not found under {SHARED_VIDEOS}; set VILA_SHARED_DIR to the shared/ folder")
+    return SHARED_VIDEOS
+
+
+def tiny_batch(model_frames: int, batch_size: int = 2, image_size: int = 32, num_option: int = 4):
+    """A random batch in the model contract's format."""
+    return {
+        "video": torch.randn(batch_size, model_frames, 3, image_size, image_size),
+        "qa_input": [QUESTION] * batch_size,
+        "qa_output": [f"Option {'ABCDE'[i % num_option]}" for i in range(batch_size)],
+        "num_option": [num_option] * batch_size,
+    }

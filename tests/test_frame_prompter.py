@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from lavis_vila.models.frame_prompter import FramePrompter
+
+B, T, K, N, C = 3, 12, 4, 5, 6
+
+
+def make_prompter():
+    return FramePrompter(num_tokens=N, num_candidate_frames=T, num_selected_frames=K)
+
+
+def test_training_selection_is_one_hot_per_segment():
+    prompter = make_prompter().train()
+    selection = prompter(torch.randn(B, T, N, C), temperature=0.5)
+    assert selection.mask.shape == (B, K, T // K)
+    assert torch.equal(selection.mask.sum(-1), torch.ones(B, K))
+    assert set(selection.mask.unique().tolist()) == {0.0, 1.0}
+
+
+def test_frame_indices_are_increasing_and_one_per_segment():
+    selection = make_prompter().eval()(torch.randn(B, T, N, C))
+    indices = selection.frame_indices
+    assert indices.shape == (B, K)
+    assert torch.equal(indices // (T // K), torch.arange(K).expand(B, K))
+
+
+def test_gather_returns_the_selected_frames_in_time_order():
+    prompter = make_prompter().eval()
+    features = torch.randn(B, T, N, C)
+    selection = prompter(features)
+    selected = prompter.gather(features, selection)
+    expected = torch.stack([features[b, selection.frame_indices[b]] for b in range(B)])
+    assert selected.shape == (B, K, N, C)
+    assert torch.allclose(selected, expected)
+
+
+def test_straight_through_gradient_reaches_every_prompter_parameter():
+    prompter = make_prompter().train()
+    features = torch.randn(B, T, N, C)
+    selected = prompter.gather(features, prompter(features, temperature=1.0))
+    (selected * torch.randn_like(selected)).sum().backward()
+    for name, param in prompter.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_evaluation_selection_is_deterministic_argmax():
+    prompter = make_prompter().eval()
+    features = torch.randn(B, T, N, C)
+    first = prompter(features)
+    assert torch.equal(first.mask, prompter(features).mask)
+    assert torch.equal(first.mask.argmax(-1), first.logits.argmax(-1))
+
+
+def test_sampled_evaluation_selection_varies_like_the_official_code():
+    prompter = make_prompter().eval()
+    features = torch.randn(64, T, N, C)
+    draws = {tuple(prompter(features, temperature=1.0, sample=True).frame_indices.flatten().tolist()) for _ in range(5)}
+    assert len(draws) > 1
+
+
+def test_candidate_frames_must_split_evenly_into_segments():
+    with pytest.raises(ValueError, match=r"num_candidate_frames \(10\) must be divisible by num_selected_frames \(4\)"):
+        FramePrompter(num_tokens=N, num_candidate_frames=10, num_selected_frames=4)
