@@ -50,7 +50,8 @@ def segment_frame_indices(
     bounds = np.linspace(first, last, segments + 1)
     starts, ends = bounds[:-1].astype(int), np.maximum(bounds[1:].astype(int), bounds[:-1].astype(int) + 1)
     if random:
-        rng = rng or np.random.default_rng()
+        # Seeded from torch's RNG, which DataLoader seeds per worker: runs are repeatable.
+        rng = rng or np.random.default_rng(int(torch.randint(2**31, (1,))))
         indices = [int(rng.integers(s, e)) for s, e in zip(starts, ends)]
     else:
         indices = [int((s + e - 1) // 2) for s, e in zip(starts, ends)]

@@ -1,0 +1,16 @@
+"""Multiple-choice video-QA datasets and their LAVIS builders."""
+from lavis_vila.datasets.builders import (
+    How2QABuilder,
+    KeyframeQABuilder,
+    MCVideoQABuilder,
+    NExTQABuilder,
+    STARBuilder,
+    TVQABuilder,
+    VLEPBuilder,
+)
+from lavis_vila.datasets.mc_video_qa import AnnotationError, MCVideoQADataset
+
+__all__ = [
+    "AnnotationError", "How2QABuilder", "KeyframeQABuilder", "MCVideoQABuilder", "MCVideoQADataset",
+    "NExTQABuilder", "STARBuilder", "TVQABuilder", "VLEPBuilder",
+]

@@ -1,0 +1,98 @@
+"""Dataset builders: ``nextqa``, ``star``, ``how2qa``, ``tvqa``, ``vlep`` and ``keyframe_qa``.
+
+Paths come from the dataset config: ``build_info.annotations.<split>.storage`` and
+``build_info.videos.storage``, each absolute or relative to ``data_root`` (itself relative to
+the current directory). Unlike LAVIS's builders, nothing is downloaded or copied and LAVIS's
+``cache_root`` (``/export/...``) is never used.
+
+Dataset config keys beyond LAVIS's: ``data_root``, ``prompt`` (``mc`` or ``vlep``),
+``on_bad_video_train`` (``skip``), ``on_bad_video_eval`` (``fail``), ``video_ext`` (``.mp4``).
+"""
+import logging
+import os
+
+from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
+
+from lavis_vila.datasets.mc_video_qa import MCVideoQADataset, resolve_path
+from lavis_vila.datasets.synthetic import ensure_generated
+from lavis_vila.registry import register_builder
+
+DATASET_CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "datasets")
+TRAIN_SPLITS = ("train",)
+
+
+def dataset_config_paths(name: str) -> dict:
+    return {"default": os.path.join(DATASET_CONFIG_DIR, name, "defaults.yaml")}
+
+
+class MCVideoQABuilder(BaseDatasetBuilder):
+    train_dataset_cls = MCVideoQADataset
+    eval_dataset_cls = MCVideoQADataset
+
+    def build_datasets(self):
+        return self.build()
+
+    def data_root(self) -> str:
+        return self.config.get("data_root", ".")
+
+    def build(self):
+        self.build_processors()
+        build_info = self.config.build_info
+        root = self.data_root()
+        vis_root = resolve_path(build_info.videos.storage, root)
+        if not os.path.isdir(vis_root):
+            raise FileNotFoundError(f"video directory not found: {vis_root} (datasets.*.build_info.videos.storage)")
+        datasets = {}
+        for split, info in build_info.annotations.items():
+            is_train = split in TRAIN_SPLITS
+            storage = [info.storage] if isinstance(info.storage, str) else list(info.storage)
+            dataset_cls = self.train_dataset_cls if is_train else self.eval_dataset_cls
+            datasets[split] = dataset_cls(
+                vis_processor=self.vis_processors["train" if is_train else "eval"],
+                text_processor=self.text_processors["train" if is_train else "eval"],
+                vis_root=vis_root,
+                ann_paths=[resolve_path(path, root) for path in storage],
+                prompt=self.config.get("prompt", "mc"),
+                on_bad_video=self.config.get("on_bad_video_train" if is_train else "on_bad_video_eval",
+                                             "skip" if is_train else "fail"),
+                video_ext=self.config.get("video_ext", ".mp4"),
+            )
+            logging.info("%s %s: %d records from %s", self.config.get("name", type(self).__name__),
+                         split, len(datasets[split]), storage)
+        return datasets
+
+
+@register_builder("nextqa")
+class NExTQABuilder(MCVideoQABuilder):
+    DATASET_CONFIG_DICT = dataset_config_paths("nextqa")
+
+
+@register_builder("star")
+class STARBuilder(MCVideoQABuilder):
+    DATASET_CONFIG_DICT = dataset_config_paths("star")
+
+
+@register_builder("how2qa")
+class How2QABuilder(MCVideoQABuilder):
+    DATASET_CONFIG_DICT = dataset_config_paths("how2qa")
+
+
+@register_builder("tvqa")
+class TVQABuilder(MCVideoQABuilder):
+    DATASET_CONFIG_DICT = dataset_config_paths("tvqa")
+
+
+@register_builder("vlep")
+class VLEPBuilder(MCVideoQABuilder):
+    DATASET_CONFIG_DICT = dataset_config_paths("vlep")
+
+
+@register_builder("keyframe_qa")
+class KeyframeQABuilder(MCVideoQABuilder):
+    """The synthetic benchmark: generated into ``data_dir`` on first use (see ``synthetic.py``)."""
+
+    DATASET_CONFIG_DICT = dataset_config_paths("keyframe_qa")
+
+    def data_root(self) -> str:
+        generator_args = dict(self.config.get("generate", {}))
+        return ensure_generated(resolve_path(self.config.data_dir, "."), **generator_args)

@@ -1,0 +1,31 @@
+"""Prompt templates of SeViLA / ViLA (paper §3.4), word for word.
+
+The same ``qa_input`` goes to the Q-Former (as its instruction) and to the LLM (after the
+visual tokens); the target is ``"Option X"``.
+"""
+from typing import Sequence
+
+OPTION_LETTERS = "ABCDE"
+MC_INSTRUCTION = "Considering the information presented in the frame, select the correct answer from the options."
+VLEP_QUESTION = "Upon observing the provided frames, what is the most probable subsequent event?"
+
+
+def format_options(options: Sequence[str]) -> str:
+    return "".join(f" Option {OPTION_LETTERS[i]}: {option}" for i, option in enumerate(options))
+
+
+def mc_prompt(question: str, options: Sequence[str]) -> str:
+    """NExT-QA, STAR, How2QA, TVQA and keyframe_qa."""
+    return f"Question: {question}{format_options(options)} {MC_INSTRUCTION}"
+
+
+def vlep_prompt(question: str, options: Sequence[str]) -> str:
+    """VLEP has no question: which of two events comes next."""
+    return f"{VLEP_QUESTION}{format_options(options)}"
+
+
+PROMPTS = {"mc": mc_prompt, "vlep": vlep_prompt}
+
+
+def answer_text(answer: int) -> str:
+    return f"Option {OPTION_LETTERS[answer]}"

@@ -1,0 +1,170 @@
+"""``keyframe_qa``: a synthetic benchmark whose answers live in a few key frames.
+
+Each clip is T frames of grey noise. For ``event_frames`` consecutive frames (2 by default) at
+a random time, one event appears, and the question asks about it:
+
+=========== =========================================== ======================================
+type        event                                       options (fixed order)
+=========== =========================================== ======================================
+Colour      a coloured square at a random place         red, green, blue, yellow
+Shape       a white shape in the centre                 square, circle, triangle, cross
+Position    a white block in one corner                 top left, top right, bottom left, bottom right
+=========== =========================================== ======================================
+
+A model that sees all T frames always sees the event. One that sees K uniformly sampled frames
+sees it only when a sampled frame falls inside the event (about 2K/T of the time for 2-frame
+events) and otherwise can only guess. Answers are balanced over the options in every type.
+
+The option order is fixed per type unless ``shuffle_options``: reading shuffled options is a
+skill a pretrained LLM brings and the frozen random tiny T5 lacks (design.md §6).
+
+Output, deterministic per seed::
+
+    DIR/train.json, DIR/val.json   SeViLA-format annotations (+ "key_frames")
+    DIR/videos/<split>_<n>.mp4     mp4 (MPEG-4 part 2) clips that decord reads
+    DIR/meta.json                  the generator's arguments, written last
+"""
+import fcntl
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from typing import Dict, List
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+QUESTION_TYPES: Dict[str, dict] = {
+    "Colour": {
+        "question": "what colour is the square that flashes?",
+        "options": ["red", "green", "blue", "yellow"],
+    },
+    "Shape": {
+        "question": "which shape appears in the middle?",
+        "options": ["square", "circle", "triangle", "cross"],
+    },
+    "Position": {
+        "question": "where does the white block flash?",
+        "options": ["top left", "top right", "bottom left", "bottom right"],
+    },
+}
+COLOURS_BGR = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255)]
+SPLITS = {"train": 0, "val": 1}
+
+
+def draw_event(frame: np.ndarray, qtype: str, answer: int, rng: np.random.Generator) -> None:
+    """Paint the event for option ``answer`` onto ``frame`` (H, W, 3 BGR uint8) in place."""
+    size = frame.shape[0]
+    half, quarter = size // 2, size // 4
+    if qtype == "Colour":
+        y, x = rng.integers(0, size - half, size=2)
+        frame[y : y + half, x : x + half] = COLOURS_BGR[answer]
+    elif qtype == "Shape":
+        white, centre, r = (255, 255, 255), (half, half), int(size * 0.3)
+        if answer == 0:
+            cv2.rectangle(frame, (half - r, half - r), (half + r, half + r), white, -1)
+        elif answer == 1:
+            cv2.circle(frame, centre, r, white, -1)
+        elif answer == 2:
+            points = np.array([[half, half - r], [half - r, half + r], [half + r, half + r]], np.int32)
+            cv2.fillPoly(frame, [points], white)
+        else:
+            cv2.line(frame, (half - r, half - r), (half + r, half + r), white, max(2, size // 10))
+            cv2.line(frame, (half - r, half + r), (half + r, half - r), white, max(2, size // 10))
+    else:
+        y = 0 if answer in (0, 1) else size - quarter
+        x = 0 if answer in (0, 2) else size - quarter
+        frame[y : y + quarter, x : x + quarter] = 255
+
+
+def make_clip(path: str, qtype: str, answer: int, frames: int, size: int, event_frames: int,
+              fps: float, rng: np.random.Generator) -> List[int]:
+    """Write one clip; return the indices of its key (event) frames."""
+    start = int(rng.integers(0, frames - event_frames + 1))
+    key_frames = list(range(start, start + event_frames))
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
+    for index in range(frames):
+        frame = np.clip(rng.normal(128, 40, (size, size, 1)), 0, 255).astype(np.uint8).repeat(3, -1)
+        if index in key_frames:
+            draw_event(frame, qtype, answer, rng)
+        writer.write(frame)
+    writer.release()
+    return key_frames
+
+
+def make_split(out_dir: str, split: str, num: int, seed: int, frames: int, size: int,
+               event_frames: int, fps: float, shuffle_options: bool) -> List[dict]:
+    rng = np.random.default_rng([seed, SPLITS[split]])
+    types = list(QUESTION_TYPES)
+    # Balanced answers: within each type, option indices cycle, then are shuffled.
+    per_type = {t: rng.permutation([i % 4 for i in range(sum(1 for n in range(num) if types[n % 3] == t))]).tolist()
+                for t in types}
+    records = []
+    for n in tqdm(range(num), desc=f"keyframe_qa {split}", unit="clip", mininterval=2):
+        qtype = types[n % len(types)]
+        answer_option = per_type[qtype].pop()
+        spec = QUESTION_TYPES[qtype]
+        order = rng.permutation(4).tolist() if shuffle_options else list(range(4))
+        video = f"{split}_{n:05d}"
+        key_frames = make_clip(os.path.join(out_dir, "videos", video + ".mp4"), qtype, answer_option,
+                               frames, size, event_frames, fps, rng)
+        records.append({
+            "video": video,
+            "qid": f"{qtype}_{split}_{n:05d}",
+            "question": spec["question"],
+            **{f"a{i}": spec["options"][o] for i, o in enumerate(order)},
+            "answer": order.index(answer_option),
+            "num_option": 4,
+            "key_frames": key_frames,
+        })
+    return records
+
+
+def generate(out_dir: str, seed: int = 0, num_train: int = 1200, num_val: int = 300, frames: int = 16,
+             size: int = 32, event_frames: int = 2, fps: float = 8.0, shuffle_options: bool = False) -> str:
+    """Write the benchmark to ``out_dir`` (built in a temporary sibling, then renamed)."""
+    if not 1 <= event_frames < frames:
+        raise ValueError(f"event_frames ({event_frames}) must be between 1 and frames - 1 ({frames - 1})")
+    args = dict(seed=seed, num_train=num_train, num_val=num_val, frames=frames, size=size,
+                event_frames=event_frames, fps=fps, shuffle_options=shuffle_options)
+    out_dir = os.path.abspath(out_dir)
+    tmp_dir = out_dir + ".partial"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    os.makedirs(os.path.join(tmp_dir, "videos"))
+    for split, num in (("train", num_train), ("val", num_val)):
+        records = make_split(tmp_dir, split, num, seed, frames, size, event_frames, fps, shuffle_options)
+        with open(os.path.join(tmp_dir, f"{split}.json"), "w") as f:
+            json.dump(records, f, indent=1)
+    with open(os.path.join(tmp_dir, "meta.json"), "w") as f:
+        json.dump(args, f, indent=2)
+    if os.path.exists(out_dir):
+        shutil.rmtree(out_dir)
+    os.rename(tmp_dir, out_dir)
+    return out_dir
+
+
+def is_generated(out_dir: str) -> bool:
+    return os.path.isfile(os.path.join(out_dir, "meta.json"))
+
+
+@contextmanager
+def exclusive_lock(path: str):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_generated(out_dir: str, **generator_args) -> str:
+    """Generate on first use, like torchvision's ``download=True``; concurrent ranks wait on a lock."""
+    out_dir = os.path.abspath(out_dir)
+    if is_generated(out_dir):
+        return out_dir
+    with exclusive_lock(out_dir + ".lock"):
+        if not is_generated(out_dir):
+            generate(out_dir, **generator_args)
+    return out_dir

@@ -1,0 +1,81 @@
+"""What ``python -m lavis_vila.train`` and ``.evaluate`` share: LAVIS's command line and set-up.
+
+Under ``torchrun`` the process group uses nccl when the run is on GPU and gloo on CPU
+(LAVIS's ``init_distributed_mode`` always asks for nccl).
+"""
+import argparse
+import datetime
+import logging
+import os
+import random
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from lavis.common.config import Config
+from lavis.common.dist_utils import get_rank, setup_for_distributed
+from lavis.common.logger import setup_logger
+from lavis import tasks
+from lavis.common.registry import registry
+
+import lavis_vila  # noqa: F401  (registers our classes)
+import lavis.runners  # noqa: F401  (registers runner_base)
+import lavis.common.optims  # noqa: F401  (registers the lr schedulers)
+
+
+def parse_args(argv=None, description=""):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cfg-path", required=True, help="path to the project YAML")
+    parser.add_argument("--options", nargs="+", help="override config values: key=value (OmegaConf dotlist)")
+    return parser.parse_args(argv)
+
+
+def init_distributed(run_cfg) -> None:
+    """Join the torchrun process group if there is one; record the layout in ``run_cfg``."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        run_cfg.distributed, run_cfg.gpu, run_cfg.rank, run_cfg.world_size = False, None, 0, 1
+        return
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    on_gpu = torch.cuda.is_available() and str(run_cfg.get("device", "cuda")).startswith("cuda")
+    backend = "nccl" if on_gpu else "gloo"
+    if on_gpu:
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend, init_method=run_cfg.get("dist_url", "env://"), world_size=world_size,
+                            rank=rank, timeout=datetime.timedelta(hours=2))
+    run_cfg.distributed, run_cfg.gpu, run_cfg.rank, run_cfg.world_size = True, local_rank, rank, world_size
+    setup_for_distributed(rank == 0)
+    logging.info("process group: rank %d of %d, backend %s", rank, world_size, backend)
+
+
+def seed_all(seed: int) -> None:
+    seed = seed + get_rank()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def job_id() -> str:
+    """A timestamp shared by every rank (rank 0's), so all ranks write to one directory."""
+    stamp = [datetime.datetime.now().strftime("%Y%m%d%H%M%S")]
+    if dist.is_initialized():
+        dist.broadcast_object_list(stamp, src=0)
+    return stamp[0]
+
+
+def setup(argv=None, description=""):
+    """Parse, configure, seed and build: returns (cfg, task, datasets, model, job_id)."""
+    cfg = Config(parse_args(argv, description))
+    init_distributed(cfg.run_cfg)
+    seed_all(int(cfg.run_cfg.get("seed", 42)))
+    setup_logger()
+    cfg.pretty_print()
+    task = tasks.setup_task(cfg)
+    datasets = task.build_datasets(cfg)
+    model = task.build_model(cfg)
+    return cfg, task, datasets, model, job_id()
+
+
+def build_runner(cfg, task, model, datasets, run_id):
+    runner_cls = registry.get_runner_class(cfg.run_cfg.get("runner", "vila_runner"))
+    return runner_cls(cfg=cfg, job_id=run_id, task=task, model=model, datasets=datasets)

@@ -1,0 +1,181 @@
+"""Runner ``vila_runner``: LAVIS's ``RunnerBase`` made to work on CPU, in one process, and on resume.
+
+What it changes, and why (see research/sevila_lavis.md B5):
+- data path: plain ``DataLoader``s, no ``PrefetchLoader`` (which creates CUDA streams) and no
+  ``IterLoader`` (whose eagerly drawn iterator would break resume equality);
+- device: ``run.device: cuda`` falls back to CPU when no GPU is visible;
+- barriers only when a process group exists (LAVIS issue #537);
+- DDP: ``device_ids`` only on GPU; ``run.find_unused_parameters`` (default False) is honoured;
+- output: a relative ``run.output_dir`` resolves against the current directory, not
+  site-packages; a second runner in one process may re-register the paths;
+- checkpoints: ``checkpoint_<epoch>.pth`` every epoch (plus ``checkpoint_best.pth``), holding the
+  trainable weights, optimizer, scaler, epoch and best-so-far;
+- resume: frozen weights absent from the checkpoint are allowed; any *trainable* weight missing
+  is an error. The epoch loop and the task's per-epoch reseeding then replay the same schedule.
+"""
+import datetime
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from lavis.common.dist_utils import get_rank, get_world_size, is_dist_avail_and_initialized, is_main_process, main_process
+from lavis.common.registry import registry
+from lavis.runners.runner_base import RunnerBase
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler
+
+from lavis_vila.registry import register_runner
+
+
+def barrier() -> None:
+    if is_dist_avail_and_initialized():
+        dist.barrier()
+
+
+@register_runner("vila_runner")
+class VilaRunner(RunnerBase):
+    @property
+    def device(self):
+        if self._device is None:
+            requested = torch.device(self.config.run_cfg.get("device", "cpu"))
+            if requested.type == "cuda" and not torch.cuda.is_available():
+                logging.warning("run.device is cuda but no GPU is visible: running on CPU")
+                requested = torch.device("cpu")
+            if requested.type == "cuda" and self.use_distributed:
+                requested = torch.device("cuda", self.config.run_cfg.gpu)
+            self._device = requested
+        return self._device
+
+    @property
+    def model(self):
+        if self._wrapped_model is None:
+            self._model = self._model.to(self.device)
+            if self.use_distributed:
+                self._wrapped_model = DDP(
+                    self._model,
+                    device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                    find_unused_parameters=bool(self.config.run_cfg.get("find_unused_parameters", False)),
+                )
+            else:
+                self._wrapped_model = self._model
+        return self._wrapped_model
+
+    def setup_output_dir(self):
+        output_dir = Path(self.config.run_cfg.output_dir).expanduser().resolve() / self.job_id
+        result_dir = output_dir / "result"
+        result_dir.mkdir(parents=True, exist_ok=True)
+        registry.mapping["paths"]["output_dir"] = str(output_dir)
+        registry.mapping["paths"]["result_dir"] = str(result_dir)
+        self.output_dir, self.result_dir = output_dir, result_dir
+
+    def create_loaders(self, datasets, num_workers, batch_sizes, is_trains, collate_fns, dataset_ratios=None):
+        loaders = []
+        for dataset, batch_size, is_train, collate_fn in zip(datasets, batch_sizes, is_trains, collate_fns):
+            if isinstance(dataset, (list, tuple)):
+                raise NotImplementedError("vila_runner takes one map-style dataset per split")
+            sampler = None
+            if self.use_distributed:
+                sampler = DistributedSampler(dataset, shuffle=is_train, num_replicas=get_world_size(), rank=get_rank())
+            loader = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                pin_memory=self.device.type == "cuda",
+                sampler=sampler,
+                shuffle=sampler is None and is_train,
+                collate_fn=collate_fn,
+                drop_last=is_train,
+            )
+            loaders.append(loader)
+        return loaders
+
+    def train_epoch(self, epoch):
+        """Like LAVIS's, but the task gets a plain DataLoader, so each epoch's iterator (shuffle
+        order, worker seeds) is drawn after the task reseeds for that epoch."""
+        sampler = self.train_loader.sampler
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+        return super().train_epoch(epoch)
+
+    def train(self):
+        start_time = time.time()
+        self.best_agg_metric, self.best_epoch = 0.0, 0
+        self.log_config()
+        if not self.evaluate_only and self.resume_ckpt_path:
+            self._load_checkpoint(self.resume_ckpt_path)
+
+        for cur_epoch in range(self.start_epoch, self.max_epoch):
+            if not self.evaluate_only:
+                logging.info("Start training epoch %d", cur_epoch)
+                self.log_stats(split_name="train", stats=self.train_epoch(cur_epoch))
+            for split_name in self.valid_splits:
+                val_log = self.eval_epoch(split_name=split_name, cur_epoch=cur_epoch)
+                if val_log is not None and is_main_process():
+                    if split_name == "val" and val_log["agg_metrics"] > self.best_agg_metric:
+                        self.best_epoch, self.best_agg_metric = cur_epoch, val_log["agg_metrics"]
+                        self._save_checkpoint(cur_epoch, is_best=True)
+                    val_log["best_epoch"] = self.best_epoch
+                    self.log_stats(val_log, split_name)
+            if self.evaluate_only:
+                break
+            self._save_checkpoint(cur_epoch, is_best=False)
+            barrier()
+
+        has_best = os.path.isfile(os.path.join(self.output_dir, "checkpoint_best.pth"))
+        self.evaluate(cur_epoch="best" if has_best else self.max_epoch - 1,
+                      skip_reload=self.evaluate_only or not has_best)
+        logging.info("Training time %s", datetime.timedelta(seconds=int(time.time() - start_time)))
+
+    def trainable_state_dict(self) -> dict:
+        model = self.unwrap_dist_model(self.model)
+        frozen = {name for name, param in model.named_parameters() if not param.requires_grad}
+        return {k: v for k, v in model.state_dict().items() if k not in frozen}
+
+    @main_process
+    def _save_checkpoint(self, cur_epoch, is_best=False):
+        checkpoint = {
+            "model": self.trainable_state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "config": self.config.to_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "epoch": cur_epoch,
+            "best_agg_metric": self.best_agg_metric,
+            "best_epoch": self.best_epoch,
+        }
+        path = os.path.join(self.output_dir, f"checkpoint_{'best' if is_best else cur_epoch}.pth")
+        logging.info("Saving checkpoint at epoch %d to %s", cur_epoch, path)
+        torch.save(checkpoint, path + ".tmp")
+        os.replace(path + ".tmp", path)  # a stopped run never leaves a half-written checkpoint
+
+    def load_trainable_weights(self, model, state_dict, source: str):
+        """Load a checkpoint that holds the trainable weights; frozen ones may be absent."""
+        result = model.load_state_dict(state_dict, strict=False)
+        trainable = {name for name, param in model.named_parameters() if param.requires_grad}
+        missing = sorted(trainable.intersection(result.missing_keys))
+        if missing:
+            raise KeyError(f"{source} lacks trainable parameters {missing[:10]} ({len(missing)} in all)")
+        if result.unexpected_keys:
+            raise KeyError(f"{source} has parameters this model does not: {result.unexpected_keys[:10]}")
+        return model
+
+    def _reload_best_model(self, model):
+        path = os.path.join(self.output_dir, "checkpoint_best.pth")
+        logging.info("Loading checkpoint from %s", path)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        return self.load_trainable_weights(model, checkpoint["model"], path)
+
+    def _load_checkpoint(self, url_or_filename):
+        if not os.path.isfile(url_or_filename):
+            raise FileNotFoundError(f"run.resume_ckpt_path: no checkpoint file at {url_or_filename}")
+        checkpoint = torch.load(url_or_filename, map_location=self.device, weights_only=False)
+        self.load_trainable_weights(self.unwrap_dist_model(self.model), checkpoint["model"], url_or_filename)
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.scaler and checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.best_agg_metric = checkpoint.get("best_agg_metric", 0.0)
+        self.best_epoch = checkpoint.get("best_epoch", 0)
+        logging.info("Resumed from %s at epoch %d", url_or_filename, self.start_epoch)

@@ -1,0 +1,45 @@
+"""Accuracy metrics of the paper's tables, from per-sample records (percent).
+
+- overall accuracy (micro) and accuracy per fine question type (the qid prefix);
+- NExT-QA: the Temporal / Causal / Descriptive groups (fine types by first letter T / C / D);
+- STAR: the unweighted mean of its four types, the paper's "Avg".
+
+``agg_metrics`` (what the runner selects checkpoints on) is STAR's Avg when all four STAR types
+are present, otherwise the overall accuracy.
+"""
+from collections import defaultdict
+from typing import Dict, Iterable
+
+NEXTQA_TYPES = {"CW", "CH", "TN", "TC", "TP", "DL", "DC", "DO"}
+NEXTQA_GROUPS = {"T": "Temporal", "C": "Causal", "D": "Descriptive"}
+STAR_TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
+
+
+def percent(correct: int, total: int) -> float:
+    return 100.0 * correct / total if total else 0.0
+
+
+def accuracy_metrics(records: Iterable[dict]) -> Dict[str, float]:
+    """``records``: dicts with ``prediction``, ``answer`` and ``question_type``."""
+    correct, total = defaultdict(int), defaultdict(int)
+    for record in records:
+        hit = int(record["prediction"] == record["answer"])
+        qtype = record["question_type"]
+        correct[qtype] += hit
+        total[qtype] += 1
+    num = sum(total.values())
+    metrics = {"accuracy": percent(sum(correct.values()), num), "total": num}
+    metrics.update({f"accuracy_{t}": percent(correct[t], total[t]) for t in sorted(total)})
+    metrics.update({f"count_{t}": total[t] for t in sorted(total)})
+
+    nextqa = [t for t in total if t in NEXTQA_TYPES]
+    for letter, group in NEXTQA_GROUPS.items():
+        members = [t for t in nextqa if t[0] == letter]
+        if members:
+            metrics[f"accuracy_{group}"] = percent(sum(correct[t] for t in members), sum(total[t] for t in members))
+
+    metrics["agg_metrics"] = metrics["accuracy"]
+    if all(t in total for t in STAR_TYPES):
+        metrics["star_avg"] = sum(metrics[f"accuracy_{t}"] for t in STAR_TYPES) / len(STAR_TYPES)
+        metrics["agg_metrics"] = metrics["star_avg"]
+    return metrics

@@ -1,0 +1,161 @@
+"""Task ``videoqa_mc``: multiple-choice video QA with ViLA's Gumbel temperature schedule.
+
+It works under LAVIS's stock ``runner_base`` (GPUs, torchrun) and under ``vila_runner``.
+
+Run keys:
+    temperature_start (1.0), temperature_end (0.01), temperature_epochs (50):
+        tau = start * (end / start) ** (iteration / (temperature_epochs * iters_per_epoch)),
+        the official code's schedule (with 10 epochs it ends near 0.40, not 0.01).
+    seed (42): each training epoch reseeds from (seed, epoch, rank), so a resumed run
+        replays exactly the epochs an uninterrupted one would have.
+"""
+import inspect
+import json
+import logging
+import os
+import random
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from lavis.common.dist_utils import get_rank, get_world_size, is_dist_avail_and_initialized, is_main_process
+from lavis.common.logger import MetricLogger
+from lavis.common.registry import registry
+from lavis.tasks.base_task import BaseTask
+
+from lavis_vila.registry import register_task
+from lavis_vila.tasks.metrics import accuracy_metrics
+
+
+def gumbel_temperature(iteration: int, iters_per_epoch: int, start: float = 1.0, end: float = 0.01,
+                       epochs: float = 50) -> float:
+    return start * (end / start) ** (iteration / (epochs * iters_per_epoch))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def move_to(samples: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in samples.items()}
+
+
+def gather_objects(local: list) -> list:
+    """Concatenate a list from every rank (a no-op without a process group)."""
+    if not is_dist_avail_and_initialized():
+        return local
+    gathered = [None] * get_world_size()
+    dist.all_gather_object(gathered, local)
+    return [item for part in gathered for item in part]
+
+
+@register_task("videoqa_mc")
+class VideoQAMultipleChoiceTask(BaseTask):
+    def __init__(self, temperature_start=1.0, temperature_end=0.01, temperature_epochs=50, seed=42, log_freq=50):
+        super().__init__()
+        self.temperature_start = temperature_start
+        self.temperature_end = temperature_end
+        self.temperature_epochs = temperature_epochs
+        self.seed = seed
+        self.log_freq = log_freq
+        self.skipped_train_videos = []  # this rank's messages
+        self.num_skipped_train_videos = 0  # all ranks, all epochs of this process
+
+    @classmethod
+    def setup_task(cls, cfg=None, **kwargs):
+        run = cfg.run_cfg if cfg is not None else {}
+        return cls(
+            temperature_start=float(run.get("temperature_start", 1.0)),
+            temperature_end=float(run.get("temperature_end", 0.01)),
+            temperature_epochs=float(run.get("temperature_epochs", 50)),
+            seed=int(run.get("seed", 42)),
+            log_freq=int(run.get("log_freq", 50)),
+        )
+
+    # ------------------------------------------------------------------ training
+
+    def temperature(self, samples) -> float:
+        iters_per_epoch = samples["num_iters_per_epoch"]
+        iteration = samples["epoch"] * iters_per_epoch + samples["iters"]
+        return gumbel_temperature(iteration, iters_per_epoch, self.temperature_start,
+                                  self.temperature_end, self.temperature_epochs)
+
+    def train_step(self, model, samples):
+        self.skipped_train_videos.extend(samples.pop("skipped", []))
+        if len(samples["qid"]) == 0:  # every video of the batch was unreadable
+            return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
+        module = model.module if hasattr(model, "module") else model
+        kwargs = {}
+        if "temperature" in inspect.signature(module.forward).parameters:
+            kwargs["temperature"] = self.temperature(samples)
+        return model(samples, **kwargs)["loss"]
+
+    def train_epoch(self, epoch, model, data_loader, optimizer, lr_scheduler, scaler=None,
+                    cuda_enabled=False, log_freq=50, accum_grad_iters=1):
+        seed_everything(self.seed + 1000 * epoch + get_rank())
+        skipped_before = len(self.skipped_train_videos)
+        stats = super().train_epoch(epoch, model, data_loader, optimizer, lr_scheduler, scaler,
+                                    cuda_enabled, log_freq, accum_grad_iters)
+        skipped = gather_objects(self.skipped_train_videos[skipped_before:])
+        for message in skipped:
+            logging.warning("skipped unreadable training video: %s", message)
+        self.num_skipped_train_videos += len(skipped)
+        stats["skipped_videos"] = len(skipped)
+        if skipped:
+            stats["skipped_files"] = skipped
+        return stats
+
+    # ------------------------------------------------------------------ evaluation
+
+    def valid_step(self, model, samples):
+        output = model.predict_answers(samples)
+        answers = samples["answer"].tolist() if torch.is_tensor(samples["answer"]) else list(samples["answer"])
+        return [
+            {"qid": qid, "prediction": int(pred), "answer": int(answer), "question_type": qtype,
+             "frame_idx": [int(i) for i in frames]}
+            for qid, pred, answer, qtype, frames in zip(
+                samples["qid"], output["prediction"], answers, samples["question_type"], output["frame_idx"]
+            )
+        ]
+
+    def evaluation(self, model, data_loader, cuda_enabled=None):
+        """Predict every batch on the model's own device (CPU or GPU), with a progress line."""
+        device = next(model.parameters()).device
+        metric_logger = MetricLogger(delimiter="  ")
+        results = []
+        for samples in metric_logger.log_every(data_loader, self.log_freq, "Evaluation"):
+            skipped = samples.pop("skipped", [])  # only with on_bad_video_eval: skip
+            results.extend({"qid": message, "skipped": True} for message in skipped)
+            if len(samples["qid"]):
+                results.extend(self.valid_step(model, move_to(samples, device)))
+        return results
+
+    def after_evaluation(self, val_result, split_name, epoch, **kwargs):
+        """De-duplicate by qid across ranks; write results and metrics JSON on the main process."""
+        records = gather_objects(val_result)
+        if not is_main_process():
+            return None
+        by_qid = {}
+        for record in records:  # DistributedSampler pads the last batch with repeats
+            by_qid.setdefault(record["qid"], record)
+        skipped = sorted(q for q, r in by_qid.items() if r.get("skipped"))
+        records = sorted((r for r in by_qid.values() if not r.get("skipped")), key=lambda r: r["qid"])
+
+        metrics = accuracy_metrics(records)
+        metrics["skipped_train_videos"] = self.num_skipped_train_videos
+        metrics["skipped_eval_videos"] = len(skipped)
+        if skipped:
+            logging.warning("%s: %d unreadable videos left out of the metrics: %s", split_name, len(skipped), skipped)
+        result_dir = registry.get_path("result_dir")
+        output_dir = registry.get_path("output_dir")
+        with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}.json"), "w") as f:
+            json.dump(records, f, indent=1)
+        with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}_metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=2)
+        with open(os.path.join(output_dir, "evaluate.txt"), "a") as f:
+            f.write(json.dumps({f"{split_name}_epoch{epoch}": metrics}) + "\n")
+        logging.info("%s epoch %s: accuracy %.2f over %d questions", split_name, epoch,
+                     metrics["accuracy"], metrics["total"])
+        return metrics

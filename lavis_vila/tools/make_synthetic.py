@@ -1,0 +1,38 @@
+"""Generate the ``keyframe_qa`` synthetic benchmark.
+
+    python -m lavis_vila.tools.make_synthetic --out data/keyframe_qa --seed 0 \\
+        --num-train 1200 --num-val 300 --frames 16 --size 32
+"""
+import argparse
+
+from lavis_vila.datasets.synthetic import generate
+
+
+def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-train", type=int, default=1200)
+    parser.add_argument("--num-val", type=int, default=300)
+    parser.add_argument("--frames", type=int, default=16, help="frames per clip (T)")
+    parser.add_argument("--size", type=int, default=32, help="frame width and height in pixels")
+    parser.add_argument("--event-frames", type=int, default=2, help="frames the answer is visible in")
+    parser.add_argument("--fps", type=float, default=8.0)
+    parser.add_argument("--shuffle-options", action="store_true", help="shuffle the option order per question")
+
+
+def generator_kwargs(args: argparse.Namespace) -> dict:
+    return dict(seed=args.seed, num_train=args.num_train, num_val=args.num_val, frames=args.frames,
+                size=args.size, event_frames=args.event_frames, fps=args.fps,
+                shuffle_options=args.shuffle_options)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Generate the keyframe_qa synthetic benchmark.")
+    parser.add_argument("--out", required=True, help="output directory")
+    add_generator_arguments(parser)
+    args = parser.parse_args(argv)
+    out = generate(args.out, **generator_kwargs(args))
+    print(f"keyframe_qa written to {out}")
+
+
+if __name__ == "__main__":
+    main()
