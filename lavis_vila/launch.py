@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from lavis.common.config import Config
-from lavis.common.dist_utils import get_rank, setup_for_distributed
+from lavis.common.dist_utils import setup_for_distributed
 from lavis.common.logger import setup_logger
 from lavis import tasks
 from lavis.common.registry import registry
@@ -49,7 +49,8 @@ def init_distributed(run_cfg) -> None:
 
 
 def seed_all(seed: int) -> None:
-    seed = seed + get_rank()
+    """The same seed on every rank, so randomly initialised parts are identical across ranks;
+    the task reseeds each training epoch per rank for data order and augmentation."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

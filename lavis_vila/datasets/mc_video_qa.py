@@ -23,6 +23,7 @@ from lavis_vila.processors.video import VideoDecodeError
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 BAD_VIDEO_POLICIES = ("skip", "fail")
+SAMPLE_KEYS = ("video", "qa_input", "qa_output", "qid", "question_type", "answer", "num_option")
 
 
 class AnnotationError(ValueError):
@@ -118,7 +119,8 @@ class MCVideoQADataset(Dataset):
             if self.on_bad_video == "fail":
                 raise VideoDecodeError(message) from error
             logging.warning("skipping video: %s", message)
-            return {"skipped": message}
+            # Same keys as a good sample: LAVIS's ConcatDataset keeps only the keys all samples share.
+            return {**dict.fromkeys(SAMPLE_KEYS), "skipped": message}
         return {
             "video": frames,  # (T, 3, H, W)
             "qa_input": self.qa_input(record),
@@ -127,14 +129,15 @@ class MCVideoQADataset(Dataset):
             "question_type": str(record["qid"]).split("_")[0],
             "answer": record["answer"],
             "num_option": record["num_option"],
+            "skipped": None,
         }
 
     @staticmethod
     def collater(samples) -> dict:
         """Batch the readable samples; ``skipped`` lists the messages of the others."""
-        good = [s for s in samples if "skipped" not in s]
+        good = [{k: v for k, v in s.items() if k != "skipped"} for s in samples if s["skipped"] is None]
         batch = default_collate(good) if good else {"qid": []}
-        batch["skipped"] = [s["skipped"] for s in samples if "skipped" in s]
+        batch["skipped"] = [s["skipped"] for s in samples if s["skipped"] is not None]
         return batch
 
 

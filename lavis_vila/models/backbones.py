@@ -45,6 +45,11 @@ KNOWN_T5_ARCHITECTURES = {
 }
 
 
+def is_offline_source(source: str) -> bool:
+    """``tiny`` or a local path: usable without the network."""
+    return source == TINY or os.path.exists(os.path.expanduser(str(source)))
+
+
 def is_url(source: str) -> bool:
     return urlparse(str(source)).scheme in ("http", "https")
 

@@ -55,9 +55,9 @@ class VideoInstructModel(BaseModel):
         super().__init__()
         self.max_txt_len = max_txt_len
         self.max_output_txt_len = max_output_txt_len
-        # Tokenizers need files (or the hub); an empty architecture check needs neither.
-        self.qformer_tokenizer = None if empty else backbones.build_qformer_tokenizer(qformer_tokenizer)
-        self.t5_tokenizer = None if empty else backbones.build_t5_tokenizer(t5_model)
+        # An empty architecture check reads local tokenizers but never asks the hub for one.
+        self.qformer_tokenizer = self._tokenizer(backbones.build_qformer_tokenizer, qformer_tokenizer, empty)
+        self.t5_tokenizer = self._tokenizer(backbones.build_t5_tokenizer, t5_model, empty)
 
         self.visual_encoder = backbones.build_vision_encoder(
             vit_model, vit_weights, image_size, drop_path_rate, use_grad_checkpoint, empty=empty
@@ -83,6 +83,10 @@ class VideoInstructModel(BaseModel):
         self.t5_model.to(DTYPES[llm_precision])
         with backbones.device_context(empty):
             self.t5_proj = nn.Linear(self.Qformer.config.hidden_size, self.t5_model.config.d_model)
+
+    @staticmethod
+    def _tokenizer(build, source: str, empty: bool):
+        return build(source) if not empty or backbones.is_offline_source(source) else None
 
     @staticmethod
     def _freeze_unused_lm_head(qformer: nn.Module) -> None:

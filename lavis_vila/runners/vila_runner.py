@@ -130,9 +130,13 @@ class VilaRunner(RunnerBase):
         logging.info("Training time %s", datetime.timedelta(seconds=int(time.time() - start_time)))
 
     def trainable_state_dict(self) -> dict:
+        """Trainable parameters and buffers; frozen parameters (under every alias) are left out."""
         model = self.unwrap_dist_model(self.model)
-        frozen = {name for name, param in model.named_parameters() if not param.requires_grad}
-        return {k: v for k, v in model.state_dict().items() if k not in frozen}
+        return {
+            name: tensor.detach()
+            for name, tensor in model.state_dict(keep_vars=True).items()
+            if not (isinstance(tensor, torch.nn.Parameter) and not tensor.requires_grad)
+        }
 
     @main_process
     def _save_checkpoint(self, cur_epoch, is_best=False):

@@ -1,0 +1,33 @@
+import argparse
+from pathlib import Path
+
+import pytest
+from lavis.common.config import Config
+from lavis.common.registry import registry
+
+import lavis.runners  # noqa: F401  (registers runner_base)
+
+PROJECT_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "projects" / "vila").rglob("*.yaml"))
+
+
+def test_every_dataset_and_stage_has_project_configs():
+    names = {p.name for p in PROJECT_CONFIGS}
+    for dataset, frames in [("nextqa", 32), ("star", 32), ("how2qa", 8), ("tvqa", 32), ("vlep", 32)]:
+        for stage in [f"teacher_{frames}f", "student_4f", f"vila_{frames}to4"]:
+            assert f"{dataset}_{stage}.yaml" in names
+        assert f"{dataset}_vila_{frames}to4_eval.yaml" in names
+
+
+@pytest.mark.parametrize("path", PROJECT_CONFIGS, ids=lambda p: p.name)
+def test_project_config_loads_and_builds_its_model_and_builder(path):
+    cfg = Config(argparse.Namespace(cfg_path=str(path), options=None))
+    assert registry.get_task_class(cfg.run_cfg.task) is not None
+    assert registry.get_runner_class(cfg.run_cfg.runner) is not None
+    model_cls = registry.get_model_class(cfg.model_cfg.arch)
+    model = model_cls.from_config(cfg.model_cfg, empty=True)
+    for name, dataset_cfg in cfg.datasets_cfg.items():
+        builder = registry.get_builder_class(name)(dataset_cfg)
+        builder.build_processors()
+        if cfg.model_cfg.arch == "vila":  # the video processors must feed the prompter all T frames
+            for processor in filter(None, builder.vis_processors.values()):
+                assert processor.num_frames == model.num_candidate_frames

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+import torch
+from lavis.common.registry import registry
+
+from lavis_vila.datasets import AnnotationError, MCVideoQADataset
+from lavis_vila.datasets.prompts import mc_prompt, vlep_prompt
+from lavis_vila.datasets.synthetic import QUESTION_TYPES, generate
+from lavis_vila.processors import VideoDecodeError, VideoEvalProcessor
+
+RECORD = {"video": "v1", "qid": "TC_v1_0", "question": "what happens?", "a0": "x", "a1": "y", "a2": "z",
+          "answer": 2, "num_option": 3}
+
+
+def write(tmp_path, records, name="ann.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(records))
+    return str(path)
+
+
+def test_mc_prompt_matches_the_papers_template():
+    assert mc_prompt("what is it?", ["a cat", "a dog"]) == (
+        "Question: what is it? Option A: a cat Option B: a dog Considering the information presented in the "
+        "frame, select the correct answer from the options."
+    )
+
+
+def test_vlep_prompt_has_no_question():
+    assert vlep_prompt("", ["He sits.", "He runs."]) == (
+        "Upon observing the provided frames, what is the most probable subsequent event? "
+        "Option A: He sits. Option B: He runs."
+    )
+
+
+WITHOUT_QUESTION = {k: v for k, v in RECORD.items() if k != "question"}
+
+
+@pytest.mark.parametrize("record, message", [
+    ({**RECORD, "answer": 3}, r"record 0 \(qid TC_v1_0\): answer must be an option index in 0..2, got 3"),
+    ({**RECORD, "num_option": 4}, r"record 0 \(qid TC_v1_0\): num_option is 4 but option\(s\) \['a3'\] are missing"),
+    (WITHOUT_QUESTION, r"record 0 \(qid TC_v1_0\): missing key\(s\) \['question'\]"),
+    ({**RECORD, "start": "soon"}, r"start must be a number of seconds, got 'soon'"),
+])
+def test_malformed_annotation_names_the_file_and_the_record(tmp_path, record, message):
+    path = write(tmp_path, [record])
+    with pytest.raises(AnnotationError, match=message) as error:
+        MCVideoQADataset(None, None, str(tmp_path), [path])
+    assert str(error.value).startswith(path)
+
+
+def test_sample_carries_the_model_contract_keys(tmp_path, shared_videos):
+    path = write(tmp_path, [{**RECORD, "video": "flipping_a_pancake.mkv"}])
+    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(shared_videos), [path])
+    sample = dataset[0]
+    assert sample["video"].shape == (4, 3, 32, 32)
+    assert sample["qa_output"] == "Option C" and sample["answer"] == 2 and sample["num_option"] == 3
+    assert sample["question_type"] == "TC" and sample["qa_input"].startswith("Question: what happens? Option A: x")
+
+
+def test_bad_video_fails_naming_file_and_qid_by_default(tmp_path, shared_videos):
+    path = write(tmp_path, [{**RECORD, "video": "corrupted.mp4"}])
+    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(shared_videos), [path])
+    with pytest.raises(VideoDecodeError, match=r"corrupted\.mp4.*\[qid TC_v1_0\]"):
+        dataset[0]
+
+
+def test_bad_video_is_skipped_and_reported_by_the_collater_never_replaced(tmp_path, shared_videos):
+    records = [{**RECORD, "video": "corrupted.mp4"}, {**RECORD, "qid": "TC_v1_1", "video": "flipping_a_pancake.mkv"}]
+    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(shared_videos),
+                               [write(tmp_path, records)], on_bad_video="skip")
+    batch = dataset.collater([dataset[0], dataset[1]])
+    assert batch["qid"] == ["TC_v1_1"] and batch["video"].shape == (1, 4, 3, 32, 32)
+    assert len(batch["skipped"]) == 1 and "corrupted.mp4" in batch["skipped"][0]
+    assert dataset.collater([dataset[0]])["qid"] == []
+
+
+def test_builders_are_registered_for_every_benchmark():
+    for name in ["nextqa", "star", "how2qa", "tvqa", "vlep", "keyframe_qa"]:
+        assert registry.get_builder_class(name) is not None, name
+
+
+def test_synthetic_benchmark_is_deterministic_balanced_and_typed(tmp_path):
+    first = generate(str(tmp_path / "a"), seed=3, num_train=24, num_val=12, frames=8, size=32)
+    second = generate(str(tmp_path / "b"), seed=3, num_train=24, num_val=12, frames=8, size=32)
+    train = json.loads((tmp_path / "a" / "train.json").read_text())
+    assert train == json.loads((tmp_path / "b" / "train.json").read_text())
+    assert (tmp_path / "a" / "videos" / "train_00005.mp4").read_bytes() == (tmp_path / "b" / "videos" / "train_00005.mp4").read_bytes()
+    for qtype in QUESTION_TYPES:
+        answers = [r["answer"] for r in train if r["qid"].startswith(qtype + "_")]
+        assert sorted(answers) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert first != second
+
+
+def test_synthetic_answer_is_visible_only_in_its_key_frames(tmp_path):
+    import decord
+
+    generate(str(tmp_path / "kq"), seed=0, num_train=3, num_val=3, frames=8, size=32)
+    record = json.loads((tmp_path / "kq" / "val.json").read_text())[0]  # a Colour question
+    frames = decord.VideoReader(str(tmp_path / "kq" / "videos" / f"{record['video']}.mp4")).get_batch(list(range(8)))
+    frames = torch.as_tensor(frames.asnumpy() if hasattr(frames, "asnumpy") else frames).float()
+    saturation = frames.max(-1).values - frames.min(-1).values  # grey noise has none
+    vivid = (saturation > 100).float().mean((1, 2))
+    assert [i for i in range(8) if vivid[i] > 0.1] == record["key_frames"]

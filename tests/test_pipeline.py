@@ -1,0 +1,142 @@
+"""End-to-end runs of the real launchers on the tiny models and a small keyframe_qa."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import CORRUPTED, REPO_ROOT
+from lavis_vila.datasets.synthetic import generate
+
+pytestmark = pytest.mark.slow
+TRAIN_CFG = REPO_ROOT / "projects" / "vila" / "train" / "keyframe_qa_tiny_vila.yaml"
+EVAL_CFG = REPO_ROOT / "projects" / "vila" / "eval" / "keyframe_qa_tiny_vila_eval.yaml"
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """32 training clips (4 batches of 8) and 15 validation clips (odd: DDP pads)."""
+    return generate(str(tmp_path_factory.mktemp("kq") / "keyframe_qa"), seed=1, num_train=32, num_val=15)
+
+
+def options(data, out, *extra):
+    return ["--options", f"datasets.keyframe_qa.data_dir={data}", f"run.output_dir={out}", "run.max_epoch=2",
+            "run.batch_size_train=8", "run.batch_size_eval=4", "run.warmup_steps=2", "run.log_freq=2", *extra]
+
+
+def launch(module, cfg, *args, check=True, torchrun=False):
+    prefix = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
+              if torchrun else [sys.executable])
+    result = subprocess.run([*prefix, "-m", module, "--cfg-path", str(cfg), *args],
+                            capture_output=True, text=True, env=ENV, cwd=REPO_ROOT)
+    if check and result.returncode != 0:
+        pytest.fail(f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def job_dir(out: Path) -> Path:
+    (job,) = [p for p in out.iterdir() if p.is_dir()]
+    return job
+
+
+def trainable_weights(checkpoint: Path) -> dict:
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    result = launch("lavis_vila.train", TRAIN_CFG, *options(data_dir, out))
+    return job_dir(out), result
+
+
+def test_train_runs_in_one_process_and_writes_checkpoints_log_results_and_metrics(trained):
+    job, result = trained
+    assert {"checkpoint_0.pth", "checkpoint_1.pth", "checkpoint_best.pth", "log.txt"} <= {p.name for p in job.iterdir()}
+    results = json.loads((job / "result" / "val_epochbest.json").read_text())
+    assert len(results) == 15 and len({r["qid"] for r in results}) == 15
+    assert all(len(r["frame_idx"]) == 4 for r in results)
+    metrics = json.loads((job / "result" / "val_epochbest_metrics.json").read_text())
+    assert {"agg_metrics", "accuracy", "accuracy_Colour", "accuracy_Shape", "accuracy_Position", "total"} <= set(metrics)
+    assert metrics["total"] == 15
+    assert "Train: data epoch: [1]" in result.stdout + result.stderr  # periodic progress lines
+
+
+def test_resume_after_the_first_checkpoint_matches_an_uninterrupted_run(trained, data_dir, tmp_path):
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen([sys.executable, "-m", "lavis_vila.train", "--cfg-path", str(TRAIN_CFG),
+                                *options(data_dir, interrupted)], env=ENV, cwd=REPO_ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list(interrupted.glob("*/checkpoint_0.pth")) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    (first_checkpoint,) = interrupted.glob("*/checkpoint_0.pth")
+
+    resumed = tmp_path / "resumed"
+    launch("lavis_vila.train", TRAIN_CFG, *options(data_dir, resumed, f"run.resume_ckpt_path={first_checkpoint}"))
+    uninterrupted_job, _ = trained
+    expected = trainable_weights(uninterrupted_job / "checkpoint_1.pth")
+    actual = trainable_weights(job_dir(resumed) / "checkpoint_1.pth")
+    assert expected.keys() == actual.keys()
+    frozen = [k for k in actual if k.startswith(("visual_encoder.", "t5_model.", "Qformer_T."))]
+    assert frozen == ["Qformer_T.bert.embeddings.position_ids"]  # a buffer; frozen parameters are not saved
+    for key in expected:
+        torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_evaluate_loads_a_trained_checkpoint_through_model_finetuned(trained, data_dir, tmp_path):
+    job, _ = trained
+    launch("lavis_vila.evaluate", EVAL_CFG, *options(data_dir, tmp_path, f"model.finetuned={job / 'checkpoint_1.pth'}"))
+    evaluated = json.loads((job_dir(tmp_path) / "result" / "val_epochbest.json").read_text())
+    during_training = json.loads((job / "result" / "val_epoch1.json").read_text())
+    assert evaluated == during_training
+
+
+def test_torchrun_two_process_evaluation_equals_one_process(trained, data_dir, tmp_path):
+    job, _ = trained
+    finetuned = f"model.finetuned={job / 'checkpoint_1.pth'}"
+    launch("lavis_vila.evaluate", EVAL_CFG, *options(data_dir, tmp_path / "one", finetuned))
+    launch("lavis_vila.evaluate", EVAL_CFG, *options(data_dir, tmp_path / "two", finetuned), torchrun=True)
+    one, two = (job_dir(tmp_path / name) / "result" for name in ("one", "two"))
+    one_results = json.loads((one / "val_epochbest.json").read_text())
+    two_results = json.loads((two / "val_epochbest.json").read_text())
+    assert len(two_results) == len({r["qid"] for r in two_results}) == 15
+    assert two_results == one_results
+    assert json.loads((two / "val_epochbest_metrics.json").read_text()) == json.loads((one / "val_epochbest_metrics.json").read_text())
+
+
+def with_corrupted_video(data_dir, tmp_path, split):
+    copy = tmp_path / "keyframe_qa"
+    shutil.copytree(data_dir, copy)
+    record = json.loads((copy / f"{split}.json").read_text())[3]
+    shutil.copyfile(CORRUPTED, copy / "videos" / f"{record['video']}.mp4")
+    return copy, record
+
+
+def test_corrupted_training_video_is_skipped_logged_and_counted(tmp_path):
+    data, record = with_corrupted_video(generate(str(tmp_path / "src"), seed=2, num_train=16, num_val=4), tmp_path, "train")
+    out = tmp_path / "out"
+    launch("lavis_vila.train", TRAIN_CFG, *options(data, out, "run.max_epoch=1"))
+    job = job_dir(out)
+    log = (job / "log.txt").read_text()
+    assert f"{record['video']}.mp4" in log and record["qid"] in log
+    metrics = json.loads((job / "result" / "val_epochbest_metrics.json").read_text())
+    assert metrics["skipped_train_videos"] == 1
+
+
+def test_corrupted_evaluation_video_stops_the_run_naming_file_and_qid(trained, tmp_path):
+    src = generate(str(tmp_path / "src"), seed=2, num_train=8, num_val=4)
+    data, record = with_corrupted_video(src, tmp_path, "val")
+    job, _ = trained
+    result = launch("lavis_vila.evaluate", EVAL_CFG,
+                    *options(data, tmp_path / "out", f"model.finetuned={job / 'checkpoint_1.pth'}"), check=False)
+    assert result.returncode != 0
+    assert f"{record['video']}.mp4" in result.stderr and f"qid {record['qid']}" in result.stderr

@@ -1,0 +1,68 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from lavis_vila.tools import prepare
+
+FIXTURES = Path(__file__).parent / "fixtures" / "prepare"
+
+CASES = {
+    # dataset: (input file, good records, {line marker: reason fragment})
+    "nextqa": ("nextqa_val.csv", 2, {"nextqa_val.csv:4": "field 'answer' is not an integer: 'three'"}),
+    "star": ("STAR_val.json", 1, {"STAR_val.json:record 1": "answer 'Opened the door.' is not one of the choices"}),
+    "how2qa": ("how2qa_val_release.jsonl", 2, {"how2qa_val_release.jsonl:2": "ends before it starts"}),
+    "tvqa": ("tvqa_val.jsonl", 2, {"tvqa_val.jsonl:2": "missing field 'a4'"}),
+    "vlep": ("vlep_dev_release.jsonl", 1, {"vlep_dev_release.jsonl:2": "must hold 2 events",
+                                           "vlep_dev_release.jsonl:3": "invalid JSON"}),
+}
+
+
+def run(dataset, tmp_path, capsys):
+    source, _, _ = CASES[dataset]
+    out = tmp_path / f"{dataset}.json"
+    argv = [dataset, "--input", str(FIXTURES / source), "--output", str(out)]
+    if dataset == "nextqa":
+        argv += ["--video-map", str(FIXTURES / "map_vid_vidorID.json")]
+    prepare.main(argv)
+    captured = capsys.readouterr()
+    return json.loads(out.read_text()), captured.out, captured.err
+
+
+@pytest.mark.parametrize("dataset", sorted(CASES))
+def test_prepare_writes_good_rows_and_reports_malformed_ones_with_file_and_line(dataset, tmp_path, capsys):
+    records, out, err = run(dataset, tmp_path, capsys)
+    _, good, bad = CASES[dataset]
+    assert len(records) == good
+    assert f"wrote {good} records" in out and f"skipped {len(bad)} malformed rows" in out
+    for location, reason in bad.items():
+        line = next(l for l in err.splitlines() if f"{location}:" in l)
+        assert reason in line
+
+
+def test_nextqa_records_follow_sevila_conventions(tmp_path, capsys):
+    records, _, _ = run("nextqa", tmp_path, capsys)
+    first = records[0]
+    assert first["video"] == "1006/4010069381"
+    assert first["qid"] == "TN_4010069381_4"
+    assert first["question"].endswith("?") and first["a0"] == "sits down."
+    assert (first["answer"], first["num_option"]) == (2, 5)
+
+
+def test_star_answer_is_the_index_of_the_matching_choice(tmp_path, capsys):
+    records, _, _ = run("star", tmp_path, capsys)
+    assert records[0]["answer"] == 1 and records[0]["qid"] == "Interaction_T1_13"
+    assert (records[0]["start"], records[0]["end"]) == (11.1, 19.6)
+
+
+def test_tvqa_nan_span_means_the_whole_video_and_qids_use_the_row_index(tmp_path, capsys):
+    records, _, _ = run("tvqa", tmp_path, capsys)
+    assert [r["qid"] for r in records] == ["TVQA_0", "TVQA_2"]
+    assert "start" not in records[1]
+
+
+def test_vlep_has_two_events_and_no_question(tmp_path, capsys):
+    records, _, _ = run("vlep", tmp_path, capsys)
+    assert records[0] == {"video": "friends_s03e09_seg02_clip_07_ep", "num_option": 2, "qid": "VLEP_20142",
+                          "a0": "Ross will sit down.", "a1": "Ross will leave.", "answer": 1,
+                          "start": 38.81, "end": 41.65}
