@@ -102,3 +102,44 @@ def test_synthetic_answer_is_visible_only_in_its_key_frames(tmp_path):
     saturation = frames.max(-1).values - frames.min(-1).values  # grey noise has none
     vivid = (saturation > 100).float().mean((1, 2))
     assert [i for i in range(8) if vivid[i] > 0.1] == record["key_frames"]
+
+
+def _build_keyframe_qa(data_dir):
+    from omegaconf import OmegaConf
+
+    from lavis_vila.datasets import KeyframeQABuilder
+
+    cfg = OmegaConf.load(KeyframeQABuilder.default_config_path()).datasets.keyframe_qa
+    cfg.data_dir = data_dir
+    cfg.generate.update(num_train=6, num_val=3, frames=8)
+    return KeyframeQABuilder(cfg).build_datasets()
+
+
+def test_keyframe_qa_builder_generates_the_benchmark_on_first_use(tmp_path):
+    datasets = _build_keyframe_qa(str(tmp_path / "kq"))
+    assert (len(datasets["train"]), len(datasets["val"])) == (6, 3)
+    assert (tmp_path / "kq" / "meta.json").is_file()
+
+
+def test_concurrent_ranks_generate_the_benchmark_once(tmp_path):
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        sizes = pool.map(_build_keyframe_qa_sizes, [str(tmp_path / "kq")] * 2)
+    assert sizes == [(6, 3), (6, 3)]
+    assert not (tmp_path / "kq.partial").exists()
+
+
+def _build_keyframe_qa_sizes(data_dir):
+    datasets = _build_keyframe_qa(data_dir)
+    return len(datasets["train"]), len(datasets["val"])
+
+
+def test_console_scripts_are_installed():
+    import shutil
+    import sys
+    from pathlib import Path
+
+    bin_dir = Path(sys.executable).parent
+    for script in ["vila-train", "vila-evaluate"]:
+        assert shutil.which(script, path=str(bin_dir)), script

@@ -30,11 +30,11 @@ def options(data, out, *extra):
             "run.batch_size_train=8", "run.batch_size_eval=4", "run.warmup_steps=2", "run.log_freq=2", *extra]
 
 
-def launch(module, cfg, *args, check=True, torchrun=False):
+def launch(module, cfg, *args, check=True, torchrun=False, cwd=REPO_ROOT):
     prefix = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
               if torchrun else [sys.executable])
     result = subprocess.run([*prefix, "-m", module, "--cfg-path", str(cfg), *args],
-                            capture_output=True, text=True, env=ENV, cwd=REPO_ROOT)
+                            capture_output=True, text=True, env=ENV, cwd=cwd)
     if check and result.returncode != 0:
         pytest.fail(f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
@@ -123,9 +123,8 @@ def with_corrupted_video(data_dir, tmp_path, split):
 
 def test_corrupted_training_video_is_skipped_logged_and_counted(tmp_path):
     data, record = with_corrupted_video(generate(str(tmp_path / "src"), seed=2, num_train=16, num_val=4), tmp_path, "train")
-    out = tmp_path / "out"
-    launch("lavis_vila.train", TRAIN_CFG, *options(data, out, "run.max_epoch=1"))
-    job = job_dir(out)
+    launch("lavis_vila.train", TRAIN_CFG, *options(data, "out", "run.max_epoch=1"), cwd=tmp_path)
+    job = job_dir(tmp_path / "out")  # a relative output_dir resolves against the current directory
     log = (job / "log.txt").read_text()
     assert f"{record['video']}.mp4" in log and record["qid"] in log
     metrics = json.loads((job / "result" / "val_epochbest_metrics.json").read_text())

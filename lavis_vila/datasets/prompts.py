@@ -29,3 +29,16 @@ PROMPTS = {"mc": mc_prompt, "vlep": vlep_prompt}
 
 def answer_text(answer: int) -> str:
     return f"Option {OPTION_LETTERS[answer]}"
+
+
+LOCALIZER_INSTRUCTION = (
+    "Does the information within the frame provide the necessary details to accurately answer the given question?"
+)
+VLEP_LOCALIZER_INSTRUCTION = "Does the information within the frame provide the necessary details to predict next event?"
+
+
+def localizer_prompt(qa_input: str) -> str:
+    """SeViLA's keyframe-localizer question, built from a QA prompt of this module."""
+    if qa_input.startswith(VLEP_QUESTION):
+        return f"{qa_input} {VLEP_LOCALIZER_INSTRUCTION}"
+    return f"{qa_input.removesuffix(' ' + MC_INSTRUCTION)} {LOCALIZER_INSTRUCTION}"

@@ -1,11 +1,12 @@
-"""ViLA's models, registered with LAVIS: ``vila``, ``vila_uniform``."""
+"""Models registered with LAVIS: ``vila``, ``vila_uniform``, ``sevila_baseline``."""
 from lavis.common.registry import registry
 from omegaconf import OmegaConf
 
+from lavis_vila.models.sevila_baseline import SeViLABaseline
 from lavis_vila.models.vila import ViLA
 from lavis_vila.models.vila_uniform import VilaUniform
 
-__all__ = ["ViLA", "VilaUniform", "build_model"]
+__all__ = ["SeViLABaseline", "ViLA", "VilaUniform", "build_model"]
 
 
 def build_model(arch: str, model_type: str, empty: bool = False, **overrides):

@@ -19,5 +19,6 @@ class QFormerDistiller(nn.Module):
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         """MSE between decode(student (B, Q*K, D)) and teacher (B, Q*T, D)."""
-        decoded = self.decoder(student.float().transpose(1, 2)).transpose(1, 2)  # (B, Q*T, D)
-        return F.mse_loss(decoded, teacher.float())
+        decoder_dtype = self.decoder[0].weight.dtype
+        decoded = self.decoder(student.to(decoder_dtype).transpose(1, 2)).transpose(1, 2)  # (B, Q*T, D)
+        return F.mse_loss(decoded.float(), teacher.float())

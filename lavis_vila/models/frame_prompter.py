@@ -71,7 +71,7 @@ class FramePrompter(nn.Module):
         if sample is None:
             sample = self.training
         batch_size = frame_features.shape[0]
-        pooled = frame_features.float().mean(-1)  # (B, T, N)
+        pooled = frame_features.mean(-1).to(self.pool.weight.dtype)  # (B, T, N)
         pooled = pooled.reshape(batch_size, self.num_segments, -1)  # (B, K, S*N)
         logits = self.score(F.relu(self.norm(self.pool(pooled))))  # (B, K, S)
         if sample:

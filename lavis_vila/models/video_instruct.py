@@ -12,7 +12,6 @@ from functools import cached_property
 import torch
 import torch.nn.functional as F
 from lavis.models.base_model import BaseModel
-from omegaconf import OmegaConf
 from torch import nn
 
 from lavis_vila.models import backbones
@@ -32,6 +31,10 @@ class VideoInstructModel(BaseModel):
     Parameter names follow LAVIS BLIP-2 / InstructBLIP (``visual_encoder``, ``ln_vision``,
     ``Qformer.bert.*``, ``query_tokens``, ``t5_proj``, ``t5_model``), so their released
     checkpoints load without renaming.
+
+    ``official_style=True`` reproduces the official code's inference cost, for speed comparisons
+    only: a Python loop of Q-Former calls, one per frame, and greedy ``generate`` of up to 30
+    tokens whose second step's scores are read. Predictions are the same.
     """
 
     def __init__(
@@ -50,9 +53,11 @@ class VideoInstructModel(BaseModel):
         llm_precision: str = "bf16",
         max_txt_len: int = 128,
         max_output_txt_len: int = 32,
+        official_style: bool = False,
         empty: bool = False,
     ):
         super().__init__()
+        self.official_style = official_style
         self.max_txt_len = max_txt_len
         self.max_output_txt_len = max_output_txt_len
         # An empty architecture check reads local tokenizers but never asks the hub for one.
@@ -132,6 +137,14 @@ class VideoInstructModel(BaseModel):
 
         frames (B, F, N, C) -> LLM-space visual tokens (B, F*Q, D), frames in order.
         """
+        if self.official_style:
+            return torch.cat([
+                self._batched_frame_tokens(frames[:, i : i + 1], instruction, qformer, query_tokens, proj)
+                for i in range(frames.shape[1])
+            ], dim=1)
+        return self._batched_frame_tokens(frames, instruction, qformer, query_tokens, proj)
+
+    def _batched_frame_tokens(self, frames, instruction, qformer, query_tokens, proj) -> torch.Tensor:
         batch_size, num_frames = frames.shape[:2]
         frames = frames.flatten(0, 1)  # (B*F, N, C)
         text_ids = instruction.input_ids.repeat_interleave(num_frames, 0)  # (B*F, L)
@@ -206,28 +219,57 @@ class VideoInstructModel(BaseModel):
             letter_ids.append(ids[-1])
         return torch.tensor(letter_ids)
 
-    def option_scores(self, visual_tokens: torch.Tensor, qa_input, num_option) -> torch.Tensor:
-        """Letter logits after "Option": one encoder pass and one decoder step.
+    def next_token_logits(self, visual_tokens: torch.Tensor, text, prefix_ids: torch.Tensor) -> torch.Tensor:
+        """(B, V) float logits of the token after decoder prefix ``prefix_ids`` ([start, ...]).
 
-        Returns (B, 5) scores for A..E, with -inf where the letter exceeds the sample's
-        ``num_option``.
+        One encoder pass over [visual tokens ; text] and one decoder step, no autoregressive
+        loop. In ``official_style`` the same logits come from greedy ``generate`` (max 30 new
+        tokens) instead, read at step ``len(prefix_ids) - 1`` as the official code does.
         """
-        inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, qa_input)
-        device = visual_tokens.device
+        inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, text)
+        if self.official_style:
+            output = self.t5_model.generate(
+                inputs_embeds=inputs_embeds,
+                attention_mask=attention_mask,
+                num_beams=1,
+                max_new_tokens=30,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+            return output.scores[min(len(prefix_ids) - 1, len(output.scores) - 1)].float()
         encoder_output = self.t5_model.encoder(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, return_dict=True
         )
-        decoder_input_ids = self.answer_prefix_ids.to(device).expand(visual_tokens.shape[0], -1)
         output = self.t5_model(
             encoder_outputs=encoder_output,
             attention_mask=attention_mask,
-            decoder_input_ids=decoder_input_ids,
+            decoder_input_ids=prefix_ids.to(visual_tokens.device).expand(visual_tokens.shape[0], -1),
             return_dict=True,
         )
-        letter_logits = output.logits[:, -1].float()[:, self.option_letter_ids.to(device)]  # (B, 5)
+        return output.logits[:, -1].float()
+
+    def option_scores(self, visual_tokens: torch.Tensor, qa_input, num_option) -> torch.Tensor:
+        """Letter logits after "Option": (B, 5) scores for A..E, -inf past each ``num_option``."""
+        device = visual_tokens.device
+        logits = self.next_token_logits(visual_tokens, qa_input, self.answer_prefix_ids)  # (B, V)
+        letter_logits = logits[:, self.option_letter_ids.to(device)]  # (B, 5)
         num_option = torch.as_tensor(num_option, device=device).reshape(-1, 1)
         valid = torch.arange(len(OPTION_LETTERS), device=device) < num_option
         return letter_logits.masked_fill(~valid, float("-inf"))
+
+    def answer_scores(self, samples):
+        """(B, 5) option scores and (B, F) indices of the frames used; defined by each model."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def predict_answers(self, samples, **kwargs):
+        """Contract: ``samples`` has ``video`` (B, T, 3, H, W), ``qa_input`` and ``num_option``.
+
+        Returns ``prediction`` (option index per sample, never beyond its ``num_option``) and
+        ``frame_idx`` (per sample, the increasing indices of the frames the answer used).
+        """
+        scores, frame_idx = self.answer_scores(samples)
+        return {"prediction": scores.argmax(-1).tolist(), "frame_idx": frame_idx.tolist()}
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -269,7 +311,7 @@ class VideoInstructModel(BaseModel):
         keys = [
             "vit_model", "vit_weights", "image_size", "vit_precision", "drop_path_rate",
             "use_grad_checkpoint", "qformer_model", "qformer_tokenizer", "num_query_token",
-            "t5_model", "llm_precision", "max_txt_len", "max_output_txt_len",
+            "t5_model", "llm_precision", "max_txt_len", "max_output_txt_len", "official_style",
         ]
         return {k: cfg[k] for k in keys if k in cfg}
 
@@ -283,7 +325,3 @@ class VideoInstructModel(BaseModel):
     @classmethod
     def config_kwargs(cls, cfg) -> dict:
         return cls.backbone_kwargs(cfg)
-
-    @classmethod
-    def default_config(cls, model_type: str):
-        return OmegaConf.load(cls.default_config_path(model_type))

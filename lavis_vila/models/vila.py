@@ -122,15 +122,14 @@ class ViLA(VideoInstructModel):
             "loss_distill": loss_distill,
         }
 
-    @torch.inference_mode()
-    def predict_answers(self, samples, **kwargs):
-        """Returns ``prediction`` (option index per sample) and ``frame_idx`` (K increasing indices)."""
+    def answer_scores(self, samples):
+        """Student path only: K prompted frames answer; ``frame_idx`` is the prompter's choice."""
         frames = self.encode_frames(samples["video"])
         selected, selection = self.select_frames(frames)
         instruction = self.tokenize_instruction(samples["qa_input"])
         student = self.frame_tokens(selected, instruction, self.Qformer, self.query_tokens, self.t5_proj)
         scores = self.option_scores(student, samples["qa_input"], samples["num_option"])
-        return {"prediction": scores.argmax(-1).tolist(), "frame_idx": selection.frame_indices.tolist()}
+        return scores, selection.frame_indices
 
     @classmethod
     def config_kwargs(cls, cfg) -> dict:

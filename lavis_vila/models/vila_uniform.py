@@ -24,15 +24,11 @@ class VilaUniform(VideoInstructModel):
         loss = self.answer_loss(visual_tokens, samples["qa_input"], samples["qa_output"])
         return {"loss": loss, "loss_vqa": loss}
 
-    @torch.inference_mode()
-    def predict_answers(self, samples, **kwargs):
-        """Returns ``prediction`` (option index per sample) and ``frame_idx`` (all frames)."""
+    def answer_scores(self, samples):
+        """Every given frame answers: ``frame_idx`` is 0..F-1."""
         frames = self.encode_frames(samples["video"])
         instruction = self.tokenize_instruction(samples["qa_input"])
         visual_tokens = self.frame_tokens(frames, instruction, self.Qformer, self.query_tokens, self.t5_proj)
         scores = self.option_scores(visual_tokens, samples["qa_input"], samples["num_option"])
         batch_size, num_frames = frames.shape[:2]
-        return {
-            "prediction": scores.argmax(-1).tolist(),
-            "frame_idx": [list(range(num_frames)) for _ in range(batch_size)],
-        }
+        return scores, torch.arange(num_frames, device=scores.device).expand(batch_size, -1)
