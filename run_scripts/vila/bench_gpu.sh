@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Full-size speed comparison on one GPU with random weights (about 5 minutes on an H100 class GPU,
+# at most 8): FLOPs on the meta device, then interleaved latency of every variant.
+#   bash run_scripts/vila/bench_gpu.sh                    # flant5xl on cuda
+#   MODEL_TYPE=tiny bash run_scripts/vila/bench_gpu.sh    # tiny on CPU (what the tests run)
+# Writes $OUT/flops_<type>.json, $OUT/latency_<type>_<device>.json and the printed tables to $OUT/bench_<type>.md.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+MODEL_TYPE=${MODEL_TYPE:-flant5xl}
+DEVICE=${DEVICE:-$([ "$MODEL_TYPE" = tiny ] && echo cpu || echo cuda)}
+OUT=${OUT:-output/bench}
+PYTHON=${PYTHON:-.venv/bin/python}
+export HF_HUB_OFFLINE=1
+mkdir -p "$OUT"
+{
+  echo "# bench: $MODEL_TYPE on $DEVICE ($(date -u +%Y-%m-%dT%H:%MZ))"
+  if [ "$DEVICE" = cuda ]; then nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; fi
+  timeout 120 "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --flops --json "$OUT/flops_$MODEL_TYPE.json"
+  timeout 360 "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --device "$DEVICE" --dtype auto \
+    --repeats "${REPEATS:-5}" --warmup 2 --json "$OUT/latency_${MODEL_TYPE}_$DEVICE.json"
+} 2>&1 | grep -v -i -E "warn|custom_(fwd|bwd)" | tee "$OUT/bench_$MODEL_TYPE.md"
