@@ -3,12 +3,11 @@
 Runs ``run.test_splits`` with the weights the model config names (``model.finetuned`` with
 ``model.load_finetuned: True``). Also ``vila-evaluate``, and under ``torchrun``.
 """
-from lavis_vila.launch import build_runner, setup
+from lavis_vila import launch
 
 
 def main(argv=None):
-    cfg, task, datasets, model, run_id = setup(argv, description="Evaluate a lavis_vila model.")
-    return build_runner(cfg, task, model, datasets, run_id).evaluate(skip_reload=True)
+    return launch.main(argv, evaluate=True)
 
 
 if __name__ == "__main__":

@@ -80,3 +80,15 @@ def setup(argv=None, description=""):
 def build_runner(cfg, task, model, datasets, run_id):
     runner_cls = registry.get_runner_class(cfg.run_cfg.get("runner", "vila_runner"))
     return runner_cls(cfg=cfg, job_id=run_id, task=task, model=model, datasets=datasets)
+
+
+def main(argv=None, evaluate: bool = False):
+    """Train, or with ``evaluate`` run ``run.test_splits``; returns the runner (its ``output_dir``)."""
+    what = "Evaluate" if evaluate else "Train"
+    cfg, task, datasets, model, run_id = setup(argv, description=f"{what} a lavis_vila model.")
+    runner = build_runner(cfg, task, model, datasets, run_id)
+    if evaluate:
+        runner.evaluate(skip_reload=True)
+    else:
+        runner.train()
+    return runner

@@ -2,12 +2,11 @@
 
 Also ``vila-train``, and under ``torchrun --nproc_per_node=N -m lavis_vila.train ...``.
 """
-from lavis_vila.launch import build_runner, setup
+from lavis_vila import launch
 
 
 def main(argv=None):
-    cfg, task, datasets, model, run_id = setup(argv, description="Train a lavis_vila model.")
-    build_runner(cfg, task, model, datasets, run_id).train()
+    return launch.main(argv, evaluate=False)
 
 
 if __name__ == "__main__":

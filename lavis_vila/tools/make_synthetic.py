@@ -8,8 +8,9 @@ import argparse
 from lavis_vila.datasets.synthetic import generate
 
 
-def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0)
+def add_generator_arguments(parser: argparse.ArgumentParser, seed: bool = True) -> None:
+    if seed:
+        parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-train", type=int, default=1200)
     parser.add_argument("--num-val", type=int, default=300)
     parser.add_argument("--frames", type=int, default=16, help="frames per clip (T)")
@@ -19,8 +20,8 @@ def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shuffle-options", action="store_true", help="shuffle the option order per question")
 
 
-def generator_kwargs(args: argparse.Namespace) -> dict:
-    return dict(seed=args.seed, num_train=args.num_train, num_val=args.num_val, frames=args.frames,
+def generator_kwargs(args: argparse.Namespace, seed: int = None) -> dict:
+    return dict(seed=args.seed if seed is None else seed, num_train=args.num_train, num_val=args.num_val, frames=args.frames,
                 size=args.size, event_frames=args.event_frames, fps=args.fps,
                 shuffle_options=args.shuffle_options)
 

@@ -1,0 +1,202 @@
+"""The whole ViLA recipe in miniature: keyframe_qa on a CPU with tiny random backbones.
+
+    python -m lavis_vila.tools.demo --out output/demo --data-dir data/keyframe_qa --seed 0 1 2
+
+For every seed: generate keyframe_qa; train the 16-frame uniform teacher and the 4-frame
+uniform student init; merge them; train ViLA 16->4; evaluate ViLA, ``vila_uniform`` with 4
+and 16 frames, and ``sevila_baseline`` 16->4 (its answerer is the 4-frame student, its
+localizer untrained: a copy of the answerer, as SeViLA starts before self-refinement); then time
+each model per video. Finally print one table (mean +- std over seeds) and write under --out:
+``results.md``, ``results.json``, ``accuracy_vs_latency.png`` and ``frame_strip.png``.
+
+Every stage runs the project configs under ``projects/vila/`` through the same code as
+``python -m lavis_vila.train`` / ``evaluate``; these are synthetic results, not benchmark results.
+"""
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from lavis_vila import launch
+from lavis_vila.datasets.mc_video_qa import MCVideoQADataset, load_annotations
+from lavis_vila.datasets.synthetic import QUESTION_TYPES, ensure_generated
+from lavis_vila.models import build_model
+from lavis_vila.processors import VideoEvalProcessor
+from lavis_vila.tools.make_synthetic import add_generator_arguments, generator_kwargs
+from lavis_vila.tools.merge_weights import merge
+
+PROJECT = Path(__file__).resolve().parents[2] / "projects" / "vila"
+TRAIN = {stage: PROJECT / "train" / f"keyframe_qa_tiny_{stage}.yaml" for stage in ("teacher", "student", "vila")}
+EVAL = {name: PROJECT / "eval" / f"keyframe_qa_tiny_{name}_eval.yaml" for name in ("vila", "uniform", "sevila")}
+T, K = 16, 4
+# (label, model, candidate frames, selected frames, eval config, checkpoint stage, arch for timing)
+SYSTEMS = [
+    ("ViLA 16->4", "vila", T, K, "vila", "vila"),
+    ("vila_uniform 4 (student init)", "vila_uniform", K, K, "uniform", "student"),
+    ("vila_uniform 16 (teacher)", "vila_uniform", T, T, "uniform", "teacher"),
+    ("sevila_baseline 16->4 (localizer untrained)", "sevila_baseline", T, K, "sevila", "student"),
+]
+
+
+class Progress:
+    def __init__(self):
+        self.start = time.time()
+
+    def __call__(self, message: str) -> None:
+        print(f"\n[demo {time.time() - self.start:6.0f}s] {message}", flush=True)
+
+
+def last_checkpoint(output_dir: Path) -> Path:
+    return max(output_dir.glob("checkpoint_[0-9]*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+
+
+def train(stage: str, out: Path, data_dir: str, seed: int, *extra) -> Path:
+    runner = launch.main(["--cfg-path", str(TRAIN[stage]), "--options", f"datasets.keyframe_qa.data_dir={data_dir}",
+                          f"run.output_dir={out / stage}", f"run.seed={seed}", "run.valid_splits=[]", *extra])
+    return last_checkpoint(Path(runner.output_dir))
+
+
+def evaluate(system, out: Path, data_dir: str, seed: int, checkpoint: Path) -> dict:
+    label, _, frames, _, config, _ = system
+    runner = launch.main(["--cfg-path", str(EVAL[config]), "--options", f"datasets.keyframe_qa.data_dir={data_dir}",
+                          f"run.output_dir={out / ('eval_' + config + str(frames))}", f"run.seed={seed}",
+                          f"model.finetuned={checkpoint}",
+                          f"datasets.keyframe_qa.vis_processor.eval.num_frames={frames}"], evaluate=True)
+    (metrics_file,) = Path(runner.output_dir).glob("result/val_epoch*_metrics.json")
+    return json.loads(metrics_file.read_text())
+
+
+def time_per_video(systems_and_checkpoints, data_dir: str, videos: int = 12, warmup: int = 2) -> list:
+    """Median ms per video (batch 1, frames already decoded), the models interleaved."""
+    models, samples = [], []
+    for (_, arch, frames, selected, _, _), checkpoint in systems_and_checkpoints:
+        extra = {"num_candidate_frames": frames, "num_selected_frames": selected} if arch != "vila_uniform" else {}
+        models.append(build_model(arch, "tiny", load_finetuned=True, finetuned=str(checkpoint), **extra).eval())
+        dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=frames), None,
+                                   str(Path(data_dir) / "videos"), [str(Path(data_dir) / "val.json")])
+        samples.append([dataset.collater([dataset[i]]) for i in range(warmup + videos)])
+    times = [[] for _ in models]
+    for i in range(warmup + videos):
+        for m, model in enumerate(models):
+            start = time.perf_counter()
+            model.predict_answers(samples[m][i])
+            if i >= warmup:
+                times[m].append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(t) for t in times]
+
+
+def run_seed(seed: int, args, progress: Progress) -> list:
+    out = Path(args.out) / f"seed{seed}"
+    progress(f"seed {seed}: keyframe_qa")
+    data_dir = ensure_generated(str(Path(args.data_dir) / f"seed{seed}"), **generator_kwargs(args, seed=seed))
+    progress(f"seed {seed}: stage 1a, the 16-frame uniform teacher")
+    checkpoints = {"teacher": train("teacher", out, data_dir, seed)}
+    progress(f"seed {seed}: stage 1b, the 4-frame uniform student init")
+    checkpoints["student"] = train("student", out, data_dir, seed)
+    progress(f"seed {seed}: merging teacher and student into the ViLA init")
+    merged = out / "vila_init.pth"
+    torch.save({"model": merge(torch.load(checkpoints["teacher"], weights_only=False)["model"],
+                               torch.load(checkpoints["student"], weights_only=False)["model"])}, merged)
+    progress(f"seed {seed}: stage 2, ViLA 16->4 with the Frame-Prompter and QFormer-Distiller")
+    checkpoints["vila"] = train("vila", out, data_dir, seed, "model.load_finetuned=True", f"model.finetuned={merged}")
+
+    rows = []
+    for system in SYSTEMS:
+        progress(f"seed {seed}: evaluating {system[0]}")
+        metrics = evaluate(system, out, data_dir, seed, checkpoints[system[5]])
+        rows.append({"model": system[0], "candidate_frames": system[2], "selected_frames": system[3],
+                     "accuracy": metrics["accuracy"], "seed": seed,
+                     **{f"accuracy_{t}": metrics[f"accuracy_{t}"] for t in QUESTION_TYPES}})
+    progress(f"seed {seed}: timing each model per video")
+    latencies = time_per_video([(s, checkpoints[s[5]]) for s in SYSTEMS], data_dir)
+    for row, latency in zip(rows, latencies):
+        row["latency_ms"] = latency
+    if seed == args.seed[0]:
+        draw_example(checkpoints["vila"], data_dir, Path(args.out) / "frame_strip.png")
+    return rows
+
+
+def draw_example(checkpoint: Path, data_dir: str, path: Path) -> None:
+    from lavis_vila.tools.explain import draw_strip, explain
+
+    record = load_annotations(str(Path(data_dir) / "val.json"))[0]
+    model = build_model("vila", "tiny", load_finetuned=True, finetuned=str(checkpoint)).eval()
+    result = explain(model, str(Path(data_dir) / "videos" / f"{record['video']}.mp4"), record["question"],
+                     [record[f"a{i}"] for i in range(record["num_option"])])
+    draw_strip(result, str(path), model.num_selected_frames)
+    print(f"frame strip for {record['qid']} (key frames {record['key_frames']}): chose {result['frame_idx']}, "
+          f"answered {result['answer_text']!r} (truth {record['a' + str(record['answer'])]!r}) -> {path}")
+
+
+def mean_std(values) -> str:
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
+
+
+def summarize(rows: list, out: Path) -> str:
+    types = list(QUESTION_TYPES)
+    by_model = {label: [r for r in rows if r["model"] == label] for label, *_ in SYSTEMS}
+    baseline = statistics.mean(r["latency_ms"] for r in by_model[SYSTEMS[-1][0]])
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [f"keyframe_qa (synthetic), tiny random backbones, CPU; mean ± std over seeds {seeds}",
+             "", "| model | frames | accuracy % | " + " | ".join(types) + " | ms / video | speed-up vs sevila_baseline |",
+             "|---|---|---|" + "---|" * len(types) + "---|---|"]
+    for (label, _, t, k, *_), group in zip(SYSTEMS, by_model.values()):
+        latency = statistics.mean(r["latency_ms"] for r in group)
+        frames = f"{t}->{k}" if t != k else str(t)
+        lines.append(f"| {label} | {frames} | {mean_std([r['accuracy'] for r in group])} | "
+                     + " | ".join(mean_std([r[f"accuracy_{x}"] for r in group]) for x in types)
+                     + f" | {latency:.1f} | {baseline / latency:.2f}x |")
+    vila, uniform_k, teacher = (statistics.mean(r["accuracy"] for r in by_model[s[0]]) for s in SYSTEMS[:3])
+    lines += ["", f"ViLA - uniform 4 = {vila - uniform_k:+.1f} points (target >= +15); "
+                  f"ViLA - teacher 16 = {vila - teacher:+.1f} points (target >= -5)"]
+    table = "\n".join(lines)
+    (out / "results.md").write_text(table + "\n")
+    (out / "results.json").write_text(json.dumps(rows, indent=2))
+    plot(by_model, out / "accuracy_vs_latency.png")
+    return table
+
+
+def plot(by_model: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for label, group in by_model.items():
+        accuracy = [r["accuracy"] for r in group]
+        latency = [r["latency_ms"] for r in group]
+        axis.errorbar(statistics.mean(latency), statistics.mean(accuracy),
+                      yerr=statistics.stdev(accuracy) if len(group) > 1 else 0,
+                      xerr=statistics.stdev(latency) if len(group) > 1 else 0, fmt="o", capsize=4, label=label)
+    axis.set_xlabel("latency per video (ms, CPU, tiny backbones)")
+    axis.set_ylabel("accuracy (%)")
+    axis.set_title("keyframe_qa: accuracy vs latency")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Run the ViLA recipe on the synthetic keyframe_qa benchmark.")
+    parser.add_argument("--out", default="output/demo")
+    parser.add_argument("--data-dir", default="data/keyframe_qa", help="one sub-directory per seed")
+    parser.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2], help="seeds of data and training")
+    add_generator_arguments(parser, seed=False)
+    args = parser.parse_args(argv)
+    progress = Progress()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    rows = [row for seed in args.seed for row in run_seed(seed, args, progress)]
+    table = summarize(rows, Path(args.out))
+    progress(f"done; results in {args.out}")
+    print("\nThese are synthetic results, not benchmark results.\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Answer one question on one video with ViLA and draw which frames it chose.
+
+    python -m lavis_vila.tools.explain --video V --question Q --options A B C ... --out strip.png \\
+        [--checkpoint CKPT] [--model-type tiny]
+
+Prints the chosen answer and frame indices, and draws the T candidate frames in a strip, one
+column group per segment, with the K chosen frames framed in red and, under each frame, its
+selection probability within its segment (the prompter's softmax).
+"""
+import argparse
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from lavis_vila.datasets.prompts import OPTION_LETTERS, mc_prompt  # noqa: E402
+from lavis_vila.models import build_model  # noqa: E402
+from lavis_vila.processors import VideoEvalProcessor  # noqa: E402
+
+
+@torch.inference_mode()
+def explain(model, video: str, question: str, options, start=None, end=None) -> dict:
+    """Run ``model`` (a ``vila``) on one video: answer, chosen frames, probabilities, raw frames."""
+    processor = VideoEvalProcessor(image_size=model.visual_encoder.image_size, num_frames=model.num_candidate_frames)
+    frames, indices = processor(video, start, end)
+    pixels, _ = processor.decode(video, start, end)  # (T, 3, S, S) uint8, for drawing
+    qa_input = mc_prompt(question, options)
+    features = model.encode_frames(frames[None])  # (1, T, N, C)
+    _, selection = model.select_frames(features)
+    scores, frame_idx = model.answer_scores({"video": frames[None], "qa_input": [qa_input], "num_option": [len(options)]})
+    answer = int(scores.argmax(-1))
+    return {
+        "answer": answer,
+        "answer_text": options[answer],
+        "frame_idx": frame_idx[0].tolist(),
+        "video_frame_numbers": [indices[i] for i in frame_idx[0].tolist()],
+        "probabilities": selection.probabilities[0].flatten().tolist(),  # (T,) within-segment softmax
+        "pixels": pixels,
+        "question": question,
+        "options": list(options),
+    }
+
+
+def draw_strip(result: dict, path: str, num_segments: int) -> None:
+    pixels, chosen, probabilities = result["pixels"], set(result["frame_idx"]), result["probabilities"]
+    num_frames = pixels.shape[0]
+    segment_len = num_frames // num_segments
+    figure, axes = plt.subplots(2, num_frames, figsize=(max(8, 0.9 * num_frames), 3.2),
+                                gridspec_kw={"height_ratios": [3, 1.3]}, squeeze=False)
+    for t in range(num_frames):
+        image_axis, bar_axis = axes[0, t], axes[1, t]
+        image_axis.imshow(pixels[t].permute(1, 2, 0).numpy())
+        image_axis.set_xticks([])
+        image_axis.set_yticks([])
+        picked = t in chosen
+        for spine in image_axis.spines.values():
+            spine.set_edgecolor("red" if picked else "lightgrey")
+            spine.set_linewidth(4 if picked else 1)
+        image_axis.set_title(f"{t}", fontsize=8, color="red" if picked else "black")
+        bar_axis.bar([0], [probabilities[t]], color="red" if picked else "grey", width=0.6)
+        bar_axis.set_ylim(0, 1)
+        bar_axis.set_xticks([])
+        bar_axis.set_yticks([0, 1] if t == 0 else [])
+        bar_axis.tick_params(labelsize=7)
+        if t % segment_len == 0:
+            bar_axis.set_xlabel(f"segment {t // segment_len + 1}", fontsize=7, loc="left")
+    axes[1, 0].set_ylabel("p(select)", fontsize=7)
+    letter = OPTION_LETTERS[result["answer"]]
+    figure.suptitle(f"Q: {result['question']}  ->  Option {letter}: {result['answer_text']}   "
+                    f"(chosen frames {result['frame_idx']})", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Answer a question on a video and draw ViLA's frame choice.")
+    parser.add_argument("--video", required=True)
+    parser.add_argument("--question", required=True)
+    parser.add_argument("--options", nargs="+", required=True, help="2 to 5 answer options")
+    parser.add_argument("--out", required=True, help="PNG to write")
+    parser.add_argument("--checkpoint", help="a trained vila checkpoint (default: the model type's weights)")
+    parser.add_argument("--model-type", default="tiny")
+    parser.add_argument("--start", type=float, help="clip start in seconds")
+    parser.add_argument("--end", type=float, help="clip end in seconds")
+    args = parser.parse_args(argv)
+    if not 2 <= len(args.options) <= 5:
+        parser.error("give 2 to 5 --options")
+    overrides = {"load_finetuned": True, "finetuned": args.checkpoint} if args.checkpoint else {}
+    model = build_model("vila", args.model_type, **overrides).eval()
+    result = explain(model, args.video, args.question, args.options, args.start, args.end)
+    draw_strip(result, args.out, model.num_selected_frames)
+    print(f"answer: Option {OPTION_LETTERS[result['answer']]} ({result['answer_text']})")
+    print(f"chosen frames (of {model.num_candidate_frames} candidates): {result['frame_idx']} "
+          f"(video frame numbers {result['video_frame_numbers']})")
+    print(f"wrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Build the stage-2 ViLA init from the two stage-1 ``vila_uniform`` checkpoints.
+
+    python -m lavis_vila.tools.merge_weights --teacher T_CKPT --student S_CKPT --out MERGED
+
+The student init (K frames) fills the student slots (``Qformer``, ``query_tokens``, ``t5_proj``,
+``ln_vision``); the teacher (T frames) fills the teacher slots (``Qformer_T``,
+``query_tokens_T``, ``t5_proj_T``), as the official ``re_weight.py`` does. The Frame-Prompter
+and the distiller's decoder are not in either checkpoint: ViLA initialises them fresh. Then set
+``model.load_finetuned: True`` and ``model.finetuned: MERGED`` in the stage-2 config.
+"""
+import argparse
+import os
+
+import torch
+
+from lavis_vila.models.backbones import load_state_dict_file
+
+# student prefix -> teacher slot prefix
+TEACHER_SLOTS = {"Qformer.": "Qformer_T.", "query_tokens": "query_tokens_T", "t5_proj.": "t5_proj_T."}
+STUDENT_PREFIXES = tuple(TEACHER_SLOTS) + ("ln_vision.",)
+
+
+class MergeError(ValueError):
+    pass
+
+
+def slot_keys(state_dict: dict, prefixes, source: str) -> dict:
+    picked = {k: v for k, v in state_dict.items() if k.startswith(prefixes)}
+    for prefix in TEACHER_SLOTS:
+        if not any(k.startswith(prefix) for k in picked):
+            raise MergeError(f"{source} has no '{prefix}*' weights: is it a stage-1 vila_uniform checkpoint?")
+    return picked
+
+
+def merge(teacher: dict, student: dict, teacher_name: str = "teacher", student_name: str = "student") -> dict:
+    """Merged state dict; refuses teacher/student pairs whose architectures differ."""
+    student_part = slot_keys(student, STUDENT_PREFIXES, student_name)
+    teacher_part = slot_keys(teacher, tuple(TEACHER_SLOTS), teacher_name)
+    only_teacher = sorted(set(teacher_part) - set(student_part))
+    only_student = sorted(k for k in set(student_part) - set(teacher_part) if not k.startswith("ln_vision."))
+    mismatched = [f"{k}: {teacher_name} {tuple(teacher_part[k].shape)} vs {student_name} {tuple(student_part[k].shape)}"
+                  for k in sorted(set(teacher_part) & set(student_part)) if teacher_part[k].shape != student_part[k].shape]
+    if only_teacher or only_student or mismatched:
+        problems = [f"only in {teacher_name}: {only_teacher[:5]}" if only_teacher else "",
+                    f"only in {student_name}: {only_student[:5]}" if only_student else "",
+                    f"shapes differ: {mismatched[:5]}" if mismatched else ""]
+        raise MergeError("teacher and student architectures differ; " + "; ".join(p for p in problems if p))
+    merged = dict(student_part)
+    for key, value in teacher_part.items():
+        prefix = next(p for p in TEACHER_SLOTS if key.startswith(p))
+        merged[TEACHER_SLOTS[prefix] + key[len(prefix):]] = value
+    return merged
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Merge stage-1 teacher and student checkpoints for ViLA.")
+    parser.add_argument("--teacher", required=True, help="T-frame vila_uniform checkpoint")
+    parser.add_argument("--student", required=True, help="K-frame vila_uniform checkpoint")
+    parser.add_argument("--out", required=True, help="merged checkpoint to write")
+    args = parser.parse_args(argv)
+    merged = merge(load_state_dict_file(args.teacher, "--teacher"), load_state_dict_file(args.student, "--student"),
+                   args.teacher, args.student)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.save({"model": merged, "merged_from": {"teacher": args.teacher, "student": args.student}}, args.out)
+    print(f"wrote {args.out}: {len(merged)} tensors (student and teacher slots)")
+
+
+if __name__ == "__main__":
+    main()

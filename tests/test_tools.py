@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from conftest import PANCAKE
+from lavis_vila.models import build_model
+from lavis_vila.tools import explain, merge_weights
+
+
+def stage1_checkpoint(tmp_path, name, model_type="tiny", **overrides):
+    model = build_model("vila_uniform", model_type, **overrides)
+    trainable = {k: v for k, v in model.state_dict().items() if k.startswith(merge_weights.STUDENT_PREFIXES)}
+    path = tmp_path / f"{name}.pth"
+    torch.save({"model": trainable}, path)
+    return path, model
+
+
+def test_merged_checkpoint_fills_every_student_and_teacher_slot_of_vila(tmp_path, capsys):
+    teacher, teacher_model = stage1_checkpoint(tmp_path, "teacher")
+    student, student_model = stage1_checkpoint(tmp_path, "student")
+    out = tmp_path / "merged.pth"
+    merge_weights.main(["--teacher", str(teacher), "--student", str(student), "--out", str(out)])
+    vila = build_model("vila", "tiny")
+    result = vila.load_state_dict(torch.load(out, weights_only=False)["model"], strict=False)
+    slots = ("Qformer.", "query_tokens", "t5_proj.", "ln_vision.", "Qformer_T.", "query_tokens_T", "t5_proj_T.")
+    assert [k for k in result.missing_keys if k.startswith(slots)] == []
+    assert result.unexpected_keys == []
+    assert {k.split(".")[0] for k in result.missing_keys} == {"visual_encoder", "t5_model", "frame_prompter", "distiller"}
+    assert torch.equal(vila.query_tokens_T, teacher_model.query_tokens)
+    assert torch.equal(vila.query_tokens, student_model.query_tokens)
+    assert torch.equal(vila.t5_proj_T.weight, teacher_model.t5_proj.weight)
+
+
+def test_mismatched_architectures_are_refused_naming_the_keys(tmp_path):
+    teacher, _ = stage1_checkpoint(tmp_path, "teacher")
+    student, _ = stage1_checkpoint(tmp_path, "student", num_query_token=4)
+    with pytest.raises(merge_weights.MergeError, match=r"shapes differ: \['query_tokens: .* \(1, 8, 64\) vs .* \(1, 4, 64\)'"):
+        merge_weights.main(["--teacher", str(teacher), "--student", str(student), "--out", str(tmp_path / "m.pth")])
+
+
+def test_a_checkpoint_without_qformer_weights_is_refused(tmp_path):
+    path = tmp_path / "empty.pth"
+    torch.save({"model": {"ln_vision.weight": torch.ones(3)}}, path)
+    teacher, _ = stage1_checkpoint(tmp_path, "teacher")
+    with pytest.raises(merge_weights.MergeError, match=r"empty.pth has no 'Qformer.\*' weights"):
+        merge_weights.main(["--teacher", str(teacher), "--student", str(path), "--out", str(tmp_path / "m.pth")])
+
+
+def test_explain_draws_all_candidate_frames_and_marks_the_chosen_ones(tmp_path, monkeypatch, capsys):
+    drawn = {}
+    original = explain.draw_strip
+
+    def spy(result, path, num_segments):
+        drawn.update(result=result, num_segments=num_segments)
+        original(result, path, num_segments)
+
+    monkeypatch.setattr(explain, "draw_strip", spy)
+    out = tmp_path / "strip.png"
+    explain.main(["--video", str(PANCAKE), "--question", "what is flipped?", "--options", "a pancake", "a coin",
+                  "--out", str(out), "--model-type", "tiny"])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = drawn["result"]
+    assert result["pixels"].shape[0] == 16 and drawn["num_segments"] == 4
+    assert len(result["frame_idx"]) == 4 and result["frame_idx"] == sorted(result["frame_idx"])
+    assert len(result["probabilities"]) == 16
+    printed = capsys.readouterr().out
+    assert f"chosen frames (of 16 candidates): {result['frame_idx']}" in printed and "answer: Option" in printed
