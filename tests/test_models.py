@@ -170,3 +170,14 @@ def test_plain_import_lavis_still_works_without_the_plugin():
 
     code = "import lavis; from lavis.common.registry import registry; assert registry.get_model_class('vila') is None"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_tiny_frozen_backbones_are_the_same_whatever_the_global_seed():
+    """Checkpoints hold only trainable parts, so every stage must see the same random ViT and LLM."""
+    torch.manual_seed(1)
+    first = build_model("vila_uniform", "tiny")
+    torch.manual_seed(2)
+    second = build_model("vila", "tiny")
+    assert torch.equal(first.visual_encoder.blocks[0].mlp.fc1.weight, second.visual_encoder.blocks[0].mlp.fc1.weight)
+    assert torch.equal(first.t5_model.shared.weight, second.t5_model.shared.weight)
+    assert not torch.equal(first.query_tokens, second.query_tokens)  # trainable parts follow the global seed

@@ -97,6 +97,17 @@ def meta_parameters():
         nn.Module.register_parameter = original
 
 
+@contextlib.contextmanager
+def seeded(seed: Optional[int]):
+    """Draw random init from ``seed`` without touching the global RNG (no-op for None)."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def device_context(empty: bool):
     """Build with parameters on the meta device when `empty`: nothing is allocated."""
     return meta_parameters() if empty else contextlib.nullcontext()
@@ -117,10 +128,15 @@ def build_vision_encoder(
     drop_path_rate: float = 0.0,
     use_grad_checkpoint: bool = False,
     empty: bool = False,
+    random_init_seed: int = 0,
 ) -> VisionTransformer:
-    """LAVIS's EVA ``VisionTransformer``; its output is (B, 1 + (image_size/patch)^2, width)."""
+    """LAVIS's EVA ``VisionTransformer``; its output is (B, 1 + (image_size/patch)^2, width).
+
+    Without ``weights`` the random init is drawn from ``random_init_seed``, so every process and
+    every training stage gets the same frozen random ViT (checkpoints hold only trainable parts).
+    """
     arch = load_architecture(arch_name)
-    with device_context(empty):
+    with device_context(empty), seeded(None if weights else random_init_seed):
         vit = VisionTransformer(
             img_size=image_size,
             use_mean_pooling=False,
@@ -210,10 +226,11 @@ def t5_config(source: str, vocab_size: Optional[int] = None) -> T5Config:
     return config
 
 
-def build_llm(source: str, vocab_size: Optional[int] = None, empty: bool = False):
-    """LAVIS's vendored ``T5ForConditionalGeneration``: random init for ``tiny`` and `empty`."""
+def build_llm(source: str, vocab_size: Optional[int] = None, empty: bool = False, random_init_seed: int = 0):
+    """LAVIS's vendored ``T5ForConditionalGeneration``: random init for ``tiny`` (drawn from
+    ``random_init_seed``, the same in every process, like the ViT's) and for `empty`."""
     config = t5_config(source, vocab_size)
     if empty or source == TINY:
-        with device_context(empty):
+        with device_context(empty), seeded(random_init_seed):
             return T5ForConditionalGeneration(config)
     return T5ForConditionalGeneration.from_pretrained(source, config=config)

@@ -54,6 +54,8 @@ class VideoInstructModel(BaseModel):
         max_txt_len: int = 128,
         max_output_txt_len: int = 32,
         official_style: bool = False,
+        random_init_seed: int = 0,
+        ln_vision_gain_std: float = 0.0,
         empty: bool = False,
     ):
         super().__init__()
@@ -65,12 +67,19 @@ class VideoInstructModel(BaseModel):
         self.t5_tokenizer = self._tokenizer(backbones.build_t5_tokenizer, t5_model, empty)
 
         self.visual_encoder = backbones.build_vision_encoder(
-            vit_model, vit_weights, image_size, drop_path_rate, use_grad_checkpoint, empty=empty
+            vit_model, vit_weights, image_size, drop_path_rate, use_grad_checkpoint, empty=empty,
+            random_init_seed=random_init_seed,
         )
         freeze(self.visual_encoder)
         self.visual_encoder.to(DTYPES[vit_precision])
         with backbones.device_context(empty):
             self.ln_vision = nn.LayerNorm(self.visual_encoder.num_features)
+        if ln_vision_gain_std:
+            # A fresh LayerNorm makes the channel mean of its output (what the Frame-Prompter reads)
+            # identically zero; pretrained ln_vision gains are not uniform. For random backbones
+            # (tiny), draw the gains from N(1, std), the same in every stage (random_init_seed).
+            with backbones.seeded(random_init_seed):
+                nn.init.normal_(self.ln_vision.weight, mean=1.0, std=ln_vision_gain_std)
 
         self.Qformer, self.query_tokens = backbones.build_qformer(
             qformer_model,
@@ -82,7 +91,8 @@ class VideoInstructModel(BaseModel):
         self._freeze_unused_lm_head(self.Qformer)
 
         self.t5_model = backbones.build_llm(
-            t5_model, vocab_size=len(self.t5_tokenizer) if self.t5_tokenizer else None, empty=empty
+            t5_model, vocab_size=len(self.t5_tokenizer) if self.t5_tokenizer else None, empty=empty,
+            random_init_seed=random_init_seed,
         )
         freeze(self.t5_model)
         self.t5_model.to(DTYPES[llm_precision])
@@ -312,6 +322,7 @@ class VideoInstructModel(BaseModel):
             "vit_model", "vit_weights", "image_size", "vit_precision", "drop_path_rate",
             "use_grad_checkpoint", "qformer_model", "qformer_tokenizer", "num_query_token",
             "t5_model", "llm_precision", "max_txt_len", "max_output_txt_len", "official_style",
+            "random_init_seed", "ln_vision_gain_std",
         ]
         return {k: cfg[k] for k in keys if k in cfg}
 

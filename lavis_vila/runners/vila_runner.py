@@ -11,7 +11,9 @@ What it changes, and why (see research/sevila_lavis.md B5):
 - checkpoints: ``checkpoint_<epoch>.pth`` every epoch (plus ``checkpoint_best.pth``), holding the
   trainable weights, optimizer, scaler, epoch and best-so-far;
 - resume: frozen weights absent from the checkpoint are allowed; any *trainable* weight missing
-  is an error. The epoch loop and the task's per-epoch reseeding then replay the same schedule.
+  is an error. The epoch loop and the task's per-epoch reseeding then replay the same schedule;
+- ``run.lr_scales`` ({parameter-name prefix: factor}, e.g. ``{frame_prompter: 3}``) multiplies
+  the scheduled learning rate of those parameters (LAVIS's ``runner_base`` ignores it).
 """
 import datetime
 import logging
@@ -33,6 +35,18 @@ from lavis_vila.registry import register_runner
 def barrier() -> None:
     if is_dist_avail_and_initialized():
         dist.barrier()
+
+
+class ScaledLRScheduler:
+    """Wraps a LAVIS scheduler: after it sets every group's lr, apply each group's ``lr_scale``."""
+
+    def __init__(self, scheduler, optimizer):
+        self.scheduler, self.optimizer = scheduler, optimizer
+
+    def step(self, cur_epoch, cur_step):
+        self.scheduler.step(cur_epoch=cur_epoch, cur_step=cur_step)
+        for group in self.optimizer.param_groups:
+            group["lr"] *= group.get("lr_scale", 1.0)
 
 
 @register_runner("vila_runner")
@@ -62,6 +76,33 @@ class VilaRunner(RunnerBase):
             else:
                 self._wrapped_model = self._model
         return self._wrapped_model
+
+    @property
+    def optimizer(self):
+        """LAVIS's AdamW (no decay on biases, norms and 1-d parameters), plus ``run.lr_scales``."""
+        if self._optimizer is None:
+            run = self.config.run_cfg
+            scales = dict(run.get("lr_scales") or {})
+            groups = {}
+            for name, param in self.model.named_parameters():
+                if not param.requires_grad:
+                    continue
+                name = name.removeprefix("module.")
+                no_decay = param.ndim < 2 or "bias" in name or "ln" in name or "bn" in name
+                scale = next((f for prefix, f in scales.items() if name.startswith(prefix)), 1.0)
+                group = groups.setdefault((no_decay, scale), {
+                    "params": [], "weight_decay": 0.0 if no_decay else float(run.weight_decay), "lr_scale": float(scale)})
+                group["params"].append(param)
+            logging.info("trainable parameters: %d", sum(p.numel() for g in groups.values() for p in g["params"]))
+            self._optimizer = torch.optim.AdamW(list(groups.values()), lr=float(run.init_lr),
+                                                betas=(0.9, run.get("beta2", 0.999)))
+        return self._optimizer
+
+    @property
+    def lr_scheduler(self):
+        if self._lr_sched is None:
+            self._lr_sched = ScaledLRScheduler(RunnerBase.lr_scheduler.fget(self), self.optimizer)
+        return self._lr_sched
 
     def setup_output_dir(self):
         output_dir = Path(self.config.run_cfg.output_dir).expanduser().resolve() / self.job_id

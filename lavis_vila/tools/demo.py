@@ -2,9 +2,9 @@
 
     python -m lavis_vila.tools.demo --out output/demo --data-dir data/keyframe_qa --seed 0 1 2
 
-For every seed: generate keyframe_qa; train the 16-frame uniform teacher and the 4-frame
-uniform student init; merge them; train ViLA 16->4; evaluate ViLA, ``vila_uniform`` with 4
-and 16 frames, and ``sevila_baseline`` 16->4 (its answerer is the 4-frame student, its
+For every seed: generate keyframe_qa; train the 8-frame uniform teacher and the 2-frame
+uniform student init; merge them; train ViLA 8->2; evaluate ViLA, ``vila_uniform`` with 2
+and 8 frames, and ``sevila_baseline`` 8->2 (its answerer is the 2-frame student, its
 localizer untrained: a copy of the answerer, as SeViLA starts before self-refinement); then time
 each model per video. Finally print one table (mean +- std over seeds) and write under --out:
 ``results.md``, ``results.json``, ``accuracy_vs_latency.png`` and ``frame_strip.png``.
@@ -31,13 +31,13 @@ from lavis_vila.tools.merge_weights import merge
 PROJECT = Path(__file__).resolve().parents[2] / "projects" / "vila"
 TRAIN = {stage: PROJECT / "train" / f"keyframe_qa_tiny_{stage}.yaml" for stage in ("teacher", "student", "vila")}
 EVAL = {name: PROJECT / "eval" / f"keyframe_qa_tiny_{name}_eval.yaml" for name in ("vila", "uniform", "sevila")}
-T, K = 16, 4
-# (label, model, candidate frames, selected frames, eval config, checkpoint stage, arch for timing)
+T, K = 8, 2
+# (label, model, candidate frames, selected frames, eval config, checkpoint of stage)
 SYSTEMS = [
-    ("ViLA 16->4", "vila", T, K, "vila", "vila"),
-    ("vila_uniform 4 (student init)", "vila_uniform", K, K, "uniform", "student"),
-    ("vila_uniform 16 (teacher)", "vila_uniform", T, T, "uniform", "teacher"),
-    ("sevila_baseline 16->4 (localizer untrained)", "sevila_baseline", T, K, "sevila", "student"),
+    (f"ViLA {T}->{K}", "vila", T, K, "vila", "vila"),
+    (f"vila_uniform {K} (student init)", "vila_uniform", K, K, "uniform", "student"),
+    (f"vila_uniform {T} (teacher)", "vila_uniform", T, T, "uniform", "teacher"),
+    (f"sevila_baseline {T}->{K} (localizer untrained)", "sevila_baseline", T, K, "sevila", "student"),
 ]
 
 
@@ -92,15 +92,15 @@ def run_seed(seed: int, args, progress: Progress) -> list:
     out = Path(args.out) / f"seed{seed}"
     progress(f"seed {seed}: keyframe_qa")
     data_dir = ensure_generated(str(Path(args.data_dir) / f"seed{seed}"), **generator_kwargs(args, seed=seed))
-    progress(f"seed {seed}: stage 1a, the 16-frame uniform teacher")
+    progress(f"seed {seed}: stage 1a, the {T}-frame uniform teacher")
     checkpoints = {"teacher": train("teacher", out, data_dir, seed)}
-    progress(f"seed {seed}: stage 1b, the 4-frame uniform student init")
+    progress(f"seed {seed}: stage 1b, the {K}-frame uniform student init")
     checkpoints["student"] = train("student", out, data_dir, seed)
     progress(f"seed {seed}: merging teacher and student into the ViLA init")
     merged = out / "vila_init.pth"
     torch.save({"model": merge(torch.load(checkpoints["teacher"], weights_only=False)["model"],
                                torch.load(checkpoints["student"], weights_only=False)["model"])}, merged)
-    progress(f"seed {seed}: stage 2, ViLA 16->4 with the Frame-Prompter and QFormer-Distiller")
+    progress(f"seed {seed}: stage 2, ViLA {T}->{K} with the Frame-Prompter and QFormer-Distiller")
     checkpoints["vila"] = train("vila", out, data_dir, seed, "model.load_finetuned=True", f"model.finetuned={merged}")
 
     rows = []
@@ -123,7 +123,8 @@ def draw_example(checkpoint: Path, data_dir: str, path: Path) -> None:
     from lavis_vila.tools.explain import draw_strip, explain
 
     record = load_annotations(str(Path(data_dir) / "val.json"))[0]
-    model = build_model("vila", "tiny", load_finetuned=True, finetuned=str(checkpoint)).eval()
+    model = build_model("vila", "tiny", load_finetuned=True, finetuned=str(checkpoint),
+                        num_candidate_frames=T, num_selected_frames=K).eval()
     result = explain(model, str(Path(data_dir) / "videos" / f"{record['video']}.mp4"), record["question"],
                      [record[f"a{i}"] for i in range(record["num_option"])])
     draw_strip(result, str(path), model.num_selected_frames)
@@ -150,8 +151,8 @@ def summarize(rows: list, out: Path) -> str:
                      + " | ".join(mean_std([r[f"accuracy_{x}"] for r in group]) for x in types)
                      + f" | {latency:.1f} | {baseline / latency:.2f}x |")
     vila, uniform_k, teacher = (statistics.mean(r["accuracy"] for r in by_model[s[0]]) for s in SYSTEMS[:3])
-    lines += ["", f"ViLA - uniform 4 = {vila - uniform_k:+.1f} points (target >= +15); "
-                  f"ViLA - teacher 16 = {vila - teacher:+.1f} points (target >= -5)"]
+    lines += ["", f"ViLA - uniform {K} = {vila - uniform_k:+.1f} points (target >= +15); "
+                  f"ViLA - teacher {T} = {vila - teacher:+.1f} points (target >= -5)"]
     table = "\n".join(lines)
     (out / "results.md").write_text(table + "\n")
     (out / "results.json").write_text(json.dumps(rows, indent=2))

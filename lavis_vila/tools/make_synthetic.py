@@ -1,7 +1,7 @@
 """Generate the ``keyframe_qa`` synthetic benchmark.
 
     python -m lavis_vila.tools.make_synthetic --out data/keyframe_qa --seed 0 \\
-        --num-train 1200 --num-val 300 --frames 16 --size 32
+        --num-train 1200 --num-val 300 --frames 8 --size 32
 """
 import argparse
 
@@ -13,7 +13,7 @@ def add_generator_arguments(parser: argparse.ArgumentParser, seed: bool = True) 
         parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-train", type=int, default=1200)
     parser.add_argument("--num-val", type=int, default=300)
-    parser.add_argument("--frames", type=int, default=16, help="frames per clip (T)")
+    parser.add_argument("--frames", type=int, default=8, help="frames per clip (T)")
     parser.add_argument("--size", type=int, default=32, help="frame width and height in pixels")
     parser.add_argument("--event-frames", type=int, default=2, help="frames the answer is visible in")
     parser.add_argument("--fps", type=float, default=8.0)
