@@ -181,3 +181,12 @@ def test_tiny_frozen_backbones_are_the_same_whatever_the_global_seed():
     assert torch.equal(first.visual_encoder.blocks[0].mlp.fc1.weight, second.visual_encoder.blocks[0].mlp.fc1.weight)
     assert torch.equal(first.t5_model.shared.weight, second.t5_model.shared.weight)
     assert not torch.equal(first.query_tokens, second.query_tokens)  # trainable parts follow the global seed
+
+
+def test_fresh_ln_vision_hides_every_frame_from_the_prompter_and_tiny_gains_do_not():
+    """The prompter reads mean_c(ln_vision(x)); a gain-1 LayerNorm makes it the same for all tokens."""
+    video = torch.randn(2, 16, 3, 32, 32)
+    fresh = build_model("vila", "tiny", ln_vision_gain_std=0.0).eval()
+    assert fresh.encode_frames(video).mean(-1).std() < 1e-5
+    tiny = build_model("vila", "tiny").eval()  # ln_vision_gain_std: 1.0
+    assert tiny.encode_frames(video).mean(-1).std() > 0.05

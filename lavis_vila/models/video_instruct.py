@@ -34,7 +34,8 @@ class VideoInstructModel(BaseModel):
 
     ``official_style=True`` reproduces the official code's inference cost, for speed comparisons
     only: a Python loop of Q-Former calls, one per frame, and greedy ``generate`` of up to 30
-    tokens whose second step's scores are read. Predictions are the same.
+    tokens whose second step's scores are read. The visual tokens are identical, and so are the
+    scores once the model's first generated token is "Option", as a trained model's is.
     """
 
     def __init__(

@@ -166,7 +166,7 @@ def plot(by_model: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plt.subplots(figsize=(6, 4.6))
     for label, group in by_model.items():
         accuracy = [r["accuracy"] for r in group]
         latency = [r["latency_ms"] for r in group]
@@ -177,7 +177,7 @@ def plot(by_model: dict, path: Path) -> None:
     axis.set_ylabel("accuracy (%)")
     axis.set_title("keyframe_qa: accuracy vs latency")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, loc="lower right")
+    axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
