@@ -173,15 +173,14 @@ class VideoInstructModel(BaseModel):
         tokens = proj(output.last_hidden_state[:, : queries.shape[1]])  # (B*F, Q, D)
         return tokens.reshape(batch_size, num_frames * tokens.shape[1], tokens.shape[2])
 
+    def _t5_tokenize(self, texts, max_length: int, device):
+        return self.t5_tokenizer(
+            list(texts), padding="longest", truncation=True, max_length=max_length, return_tensors="pt"
+        ).to(device)
+
     def _llm_encoder_inputs(self, visual_tokens: torch.Tensor, qa_input):
         """[visual tokens ; T5-embedded instruction] -> inputs_embeds (B, F*Q + L, D) and mask."""
-        text = self.t5_tokenizer(
-            list(qa_input),
-            padding="longest",
-            truncation=True,
-            max_length=self.max_txt_len,
-            return_tensors="pt",
-        ).to(visual_tokens.device)
+        text = self._t5_tokenize(qa_input, self.max_txt_len, visual_tokens.device)
         llm_dtype = self.t5_model.shared.weight.dtype
         text_embeds = self.t5_model.encoder.embed_tokens(text.input_ids)  # (B, L, D)
         inputs_embeds = torch.cat([visual_tokens.to(llm_dtype), text_embeds], dim=1)
@@ -191,13 +190,7 @@ class VideoInstructModel(BaseModel):
     def answer_loss(self, visual_tokens: torch.Tensor, qa_input, qa_output) -> torch.Tensor:
         """Teacher-forced T5 cross-entropy of the target text ("Option X"), mean over tokens."""
         inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, qa_input)
-        target = self.t5_tokenizer(
-            list(qa_output),
-            padding="longest",
-            truncation=True,
-            max_length=self.max_output_txt_len,
-            return_tensors="pt",
-        ).to(visual_tokens.device)
+        target = self._t5_tokenize(qa_output, self.max_output_txt_len, visual_tokens.device)
         labels = target.input_ids.masked_fill(target.input_ids == self.t5_tokenizer.pad_token_id, -100)
         output = self.t5_model(
             inputs_embeds=inputs_embeds,

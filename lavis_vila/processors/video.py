@@ -109,12 +109,16 @@ class VideoProcessor(BaseProcessor):
     @classmethod
     def from_config(cls, cfg=None):
         cfg = OmegaConf.create() if cfg is None else cfg
-        return cls(
-            image_size=cfg.get("image_size", 224),
-            num_frames=cfg.get("num_frames", 32),
-            mean=cfg.get("mean", CLIP_MEAN),
-            std=cfg.get("std", CLIP_STD),
-        )
+        return cls(**cls.config_kwargs(cfg))
+
+    @classmethod
+    def config_kwargs(cls, cfg) -> dict:
+        return {
+            "image_size": cfg.get("image_size", 224),
+            "num_frames": cfg.get("num_frames", 32),
+            "mean": cfg.get("mean", CLIP_MEAN),
+            "std": cfg.get("std", CLIP_STD),
+        }
 
 
 @register_processor("vila_video_eval")
@@ -139,13 +143,6 @@ class VideoTrainProcessor(VideoProcessor):
         return self.crop(frames)
 
     @classmethod
-    def from_config(cls, cfg=None):
-        cfg = OmegaConf.create() if cfg is None else cfg
-        return cls(
-            image_size=cfg.get("image_size", 224),
-            num_frames=cfg.get("num_frames", 32),
-            mean=cfg.get("mean", CLIP_MEAN),
-            std=cfg.get("std", CLIP_STD),
-            min_scale=cfg.get("min_scale", 0.5),
-            max_scale=cfg.get("max_scale", 1.0),
-        )
+    def config_kwargs(cls, cfg) -> dict:
+        return {**super().config_kwargs(cfg), "min_scale": cfg.get("min_scale", 0.5),
+                "max_scale": cfg.get("max_scale", 1.0)}
