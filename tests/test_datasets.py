@@ -121,12 +121,24 @@ def test_keyframe_qa_builder_generates_the_benchmark_on_first_use(tmp_path):
     assert (tmp_path / "kq" / "meta.json").is_file()
 
 
-def test_concurrent_ranks_generate_the_benchmark_once(tmp_path):
+def test_concurrent_ranks_generate_the_benchmark_once(tmp_path, monkeypatch):
     import multiprocessing
 
+    from lavis_vila.datasets import synthetic
+
+    calls = tmp_path / "generate_calls.txt"
+    original = synthetic.generate
+
+    def counted_generate(*args, **kwargs):  # forked ranks inherit the patch and append a line each
+        with open(calls, "a") as f:
+            f.write("generate\n")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "generate", counted_generate)
     with multiprocessing.get_context("fork").Pool(2) as pool:
         sizes = pool.map(_build_keyframe_qa_sizes, [str(tmp_path / "kq")] * 2)
     assert sizes == [(6, 3), (6, 3)]
+    assert calls.read_text().splitlines() == ["generate"]
     assert not (tmp_path / "kq.partial").exists()
 
 
