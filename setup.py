@@ -1,11 +1,29 @@
 """lavis-vila: ViLA (ECCV 2024) as a plugin to salesforce-lavis 1.0.2."""
 from setuptools import find_packages, setup
+from setuptools.command.editable_wheel import editable_wheel
+
+
+class EditableWheelWithDataFiles(editable_wheel):
+    """setuptools' editable wheels leave ``data_files`` out (it looks for a ``has_data`` that
+    ``Distribution`` lacks); install them as a regular wheel does, so ``pip install -e .`` also
+    gets ``lavis_vila_autoload.pth``."""
+
+    def _run_install(self, category):
+        super()._run_install(category)
+        if category == "data" and self.distribution.has_data_files():
+            self.run_command("install_data")
+
 
 setup(
     name="lavis-vila",
     version="0.1.0",
     description="ViLA: efficient video-language alignment for video QA, as a LAVIS plugin",
     packages=find_packages(include=["lavis_vila", "lavis_vila.*"]),
+    py_modules=["lavis_vila_autoload"],
+    # The .pth lands in site-packages (a wheel's ``<name>.data/purelib``, reached from the data
+    # scheme), for regular and editable installs alike. At start-up it imports
+    # lavis_vila_autoload, which registers lavis_vila when a program imports lavis.
+    data_files=[("../purelib", ["lavis_vila_autoload.pth"])],
     package_data={
         "lavis_vila": [
             "configs/**/*.yaml",
@@ -31,6 +49,7 @@ setup(
         "tqdm",
     ],
     extras_require={"test": ["pytest", "pytest-timeout"]},
+    cmdclass={"editable_wheel": EditableWheelWithDataFiles},
     entry_points={
         "console_scripts": [
             "vila-train=lavis_vila.train:main",

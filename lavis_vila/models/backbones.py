@@ -9,7 +9,9 @@ part        architecture key    weights / tokenizer key
 ViT         ``vit_model``       ``vit_weights``: URL, local ``.pth``, or null (random init)
 Q-Former    ``qformer_model``   ``qformer_tokenizer``: hub name, local dir, or ``tiny``
 LLM (T5)    ``t5_model``        ``t5_model`` itself: hub name or local dir (config, weights,
-                                tokenizer), or ``tiny`` (shipped config and tokenizer, random init)
+                                tokenizer); ``tiny`` (shipped config and tokenizer, random init);
+                                or a shipped T5 architecture such as ``flan_t5_xl`` (random init).
+                                ``t5_tokenizer`` (default: from ``t5_model``) may name another.
 =========== =================== =============================================================
 
 The Q-Former's and projection's trained weights come from the model checkpoint
@@ -46,8 +48,12 @@ KNOWN_T5_ARCHITECTURES = {
 
 
 def is_offline_source(source: str) -> bool:
-    """``tiny`` or a local path: usable without the network."""
-    return source == TINY or os.path.exists(os.path.expanduser(str(source)))
+    """``tiny``, a shipped architecture or a local path: usable without the network."""
+    return source == TINY or is_shipped_architecture(source) or os.path.exists(os.path.expanduser(str(source)))
+
+
+def is_shipped_architecture(name: str) -> bool:
+    return os.path.isfile(os.path.join(BACKBONE_DIR, f"{name}.json"))
 
 
 def is_url(source: str) -> bool:
@@ -207,6 +213,9 @@ def build_qformer(
 
 
 def build_t5_tokenizer(source: str):
+    if is_shipped_architecture(source):
+        raise ValueError(f"t5_model '{source}' is an architecture with random weights and no tokenizer; "
+                         f"set model.t5_tokenizer (for example to 'tiny')")
     if source == TINY:
         return T5Tokenizer(
             os.path.join(TOKENIZER_DIR, "tiny_t5", "spiece.model"), extra_ids=0, truncation_side="left"
@@ -215,9 +224,12 @@ def build_t5_tokenizer(source: str):
 
 
 def t5_config(source: str, vocab_size: Optional[int] = None) -> T5Config:
-    """The T5 config for a hub name, local dir or ``tiny``, with LAVIS's ``gelu`` override."""
+    """The T5 config for a hub name, local dir, shipped architecture or ``tiny``, with LAVIS's
+    ``gelu`` override."""
     if source in KNOWN_T5_ARCHITECTURES:
         config = T5Config(**load_architecture(KNOWN_T5_ARCHITECTURES[source]))
+    elif is_shipped_architecture(source):
+        config = T5Config(**load_architecture(source))
     else:
         config = T5Config.from_pretrained(source)
     if vocab_size is not None and config.vocab_size is None:
@@ -227,10 +239,11 @@ def t5_config(source: str, vocab_size: Optional[int] = None) -> T5Config:
 
 
 def build_llm(source: str, vocab_size: Optional[int] = None, empty: bool = False, random_init_seed: int = 0):
-    """LAVIS's vendored ``T5ForConditionalGeneration``: random init for ``tiny`` (drawn from
-    ``random_init_seed``, the same in every process, like the ViT's) and for `empty`."""
+    """LAVIS's vendored ``T5ForConditionalGeneration``: random init for ``tiny`` and shipped
+    architectures (drawn from ``random_init_seed``, the same in every process, like the ViT's)
+    and for `empty`."""
     config = t5_config(source, vocab_size)
-    if empty or source == TINY:
+    if empty or source == TINY or is_shipped_architecture(source):
         with device_context(empty), seeded(random_init_seed):
             return T5ForConditionalGeneration(config)
     return T5ForConditionalGeneration.from_pretrained(source, config=config)

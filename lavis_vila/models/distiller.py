@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lavis_vila.models.precision import autocast_to
+
 
 class QFormerDistiller(nn.Module):
     def __init__(self, *, student_tokens: int, teacher_tokens: int):
@@ -18,7 +20,8 @@ class QFormerDistiller(nn.Module):
         )
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        """MSE between decode(student (B, Q*K, D)) and teacher (B, Q*T, D)."""
-        decoder_dtype = self.decoder[0].weight.dtype
-        decoded = self.decoder(student.to(decoder_dtype).transpose(1, 2)).transpose(1, 2)  # (B, Q*T, D)
-        return F.mse_loss(decoded.float(), teacher.float())
+        """MSE between decode(student (B, Q*K, D)) and teacher (B, Q*T, D), in fp32 under amp."""
+        with autocast_to(student.device, torch.float32):
+            student = student.to(self.decoder[0].weight.dtype)
+            decoded = self.decoder(student.transpose(1, 2)).transpose(1, 2)  # (B, Q*T, D)
+            return F.mse_loss(decoded.float(), teacher.float())

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lavis_vila.models.precision import autocast_to
+
 
 @dataclass
 class FrameSelection:
@@ -71,13 +73,14 @@ class FramePrompter(nn.Module):
         if sample is None:
             sample = self.training
         batch_size = frame_features.shape[0]
-        pooled = frame_features.mean(-1).to(self.pool.weight.dtype)  # (B, T, N)
-        pooled = pooled.reshape(batch_size, self.num_segments, -1)  # (B, K, S*N)
-        logits = self.score(F.relu(self.norm(self.pool(pooled))))  # (B, K, S)
-        if sample:
-            mask = F.gumbel_softmax(logits, tau=temperature, hard=True, dim=-1)
-        else:
-            mask = F.one_hot(logits.argmax(-1), self.segment_len).to(logits.dtype)
+        with autocast_to(frame_features.device, torch.float32):  # scores and Gumbel noise in fp32 under amp
+            pooled = frame_features.to(self.pool.weight.dtype).mean(-1)  # (B, T, N)
+            pooled = pooled.reshape(batch_size, self.num_segments, -1)  # (B, K, S*N)
+            logits = self.score(F.relu(self.norm(self.pool(pooled))))  # (B, K, S)
+            if sample:
+                mask = F.gumbel_softmax(logits, tau=temperature, hard=True, dim=-1)
+            else:
+                mask = F.one_hot(logits.argmax(-1), self.segment_len).to(logits.dtype)
         return FrameSelection(mask=mask, logits=logits)
 
     def gather(self, frame_features: torch.Tensor, selection: FrameSelection) -> torch.Tensor:

@@ -15,8 +15,8 @@ from lavis.models.base_model import BaseModel
 from torch import nn
 
 from lavis_vila.models import backbones
+from lavis_vila.models.precision import DTYPES, autocast_to, cast_matmul_weights
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 OPTION_LETTERS = "ABCDE"
 
 
@@ -27,6 +27,10 @@ def freeze(module: nn.Module) -> None:
 
 class VideoInstructModel(BaseModel):
     """Frozen EVA ViT, trainable ``ln_vision``/Q-Former/queries/``t5_proj``, frozen Flan-T5.
+
+    Precision as in LAVIS: ``vit_precision: fp16`` casts the ViT's Linear and Conv weights and
+    keeps its LayerNorms in fp32; ``llm_precision: bf16`` casts all of T5. Each backbone runs in
+    an autocast region of its own precision, so the model trains under LAVIS's fp16 ``run.amp``.
 
     Parameter names follow LAVIS BLIP-2 / InstructBLIP (``visual_encoder``, ``ln_vision``,
     ``Qformer.bert.*``, ``query_tokens``, ``t5_proj``, ``t5_model``), so their released
@@ -51,6 +55,7 @@ class VideoInstructModel(BaseModel):
         qformer_tokenizer: str = "bert-base-uncased",
         num_query_token: int = 32,
         t5_model: str = "google/flan-t5-xl",
+        t5_tokenizer: str = None,
         llm_precision: str = "bf16",
         max_txt_len: int = 128,
         max_output_txt_len: int = 32,
@@ -65,14 +70,14 @@ class VideoInstructModel(BaseModel):
         self.max_output_txt_len = max_output_txt_len
         # An empty architecture check reads local tokenizers but never asks the hub for one.
         self.qformer_tokenizer = self._tokenizer(backbones.build_qformer_tokenizer, qformer_tokenizer, empty)
-        self.t5_tokenizer = self._tokenizer(backbones.build_t5_tokenizer, t5_model, empty)
+        self.t5_tokenizer = self._tokenizer(backbones.build_t5_tokenizer, t5_tokenizer or t5_model, empty)
 
         self.visual_encoder = backbones.build_vision_encoder(
             vit_model, vit_weights, image_size, drop_path_rate, use_grad_checkpoint, empty=empty,
             random_init_seed=random_init_seed,
         )
         freeze(self.visual_encoder)
-        self.visual_encoder.to(DTYPES[vit_precision])
+        cast_matmul_weights(self.visual_encoder, DTYPES[vit_precision])
         with backbones.device_context(empty):
             self.ln_vision = nn.LayerNorm(self.visual_encoder.num_features)
         if ln_vision_gain_std:
@@ -124,12 +129,19 @@ class VideoInstructModel(BaseModel):
 
     # ------------------------------------------------------------------ building blocks
 
+    @property
+    def vit_dtype(self) -> torch.dtype:
+        return self.visual_encoder.patch_embed.proj.weight.dtype
+
+    @property
+    def llm_dtype(self) -> torch.dtype:
+        return self.t5_model.shared.weight.dtype
+
     def encode_frames(self, video: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) pixels -> (B, T, N, C) ``ln_vision(ViT(frame))`` features."""
         batch_size, num_frames = video.shape[:2]
-        vit_dtype = self.visual_encoder.cls_token.dtype
-        with torch.no_grad():
-            features = self.visual_encoder(video.flatten(0, 1).to(vit_dtype))  # (B*T, N, C)
+        with torch.no_grad(), autocast_to(video.device, self.vit_dtype):
+            features = self.visual_encoder(video.flatten(0, 1).to(self.vit_dtype))  # (B*T, N, C)
         features = self.ln_vision(features.to(self.ln_vision.weight.dtype))
         return features.reshape(batch_size, num_frames, *features.shape[1:])
 
@@ -181,24 +193,24 @@ class VideoInstructModel(BaseModel):
     def _llm_encoder_inputs(self, visual_tokens: torch.Tensor, qa_input):
         """[visual tokens ; T5-embedded instruction] -> inputs_embeds (B, F*Q + L, D) and mask."""
         text = self._t5_tokenize(qa_input, self.max_txt_len, visual_tokens.device)
-        llm_dtype = self.t5_model.shared.weight.dtype
         text_embeds = self.t5_model.encoder.embed_tokens(text.input_ids)  # (B, L, D)
-        inputs_embeds = torch.cat([visual_tokens.to(llm_dtype), text_embeds], dim=1)
+        inputs_embeds = torch.cat([visual_tokens.to(self.llm_dtype), text_embeds], dim=1)
         visual_mask = torch.ones(visual_tokens.shape[:2], dtype=text.attention_mask.dtype, device=visual_tokens.device)
         return inputs_embeds, torch.cat([visual_mask, text.attention_mask], dim=1)
 
     def answer_loss(self, visual_tokens: torch.Tensor, qa_input, qa_output) -> torch.Tensor:
         """Teacher-forced T5 cross-entropy of the target text ("Option X"), mean over tokens."""
-        inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, qa_input)
         target = self._t5_tokenize(qa_output, self.max_output_txt_len, visual_tokens.device)
         labels = target.input_ids.masked_fill(target.input_ids == self.t5_tokenizer.pad_token_id, -100)
-        output = self.t5_model(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            decoder_attention_mask=target.attention_mask,
-            labels=labels,
-            return_dict=True,
-        )
+        with autocast_to(visual_tokens.device, self.llm_dtype):
+            inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, qa_input)
+            output = self.t5_model(
+                inputs_embeds=inputs_embeds,
+                attention_mask=attention_mask,
+                decoder_attention_mask=target.attention_mask,
+                labels=labels,
+                return_dict=True,
+            )
         logits = output.logits.float()  # (B, L_out, V)
         return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
 
@@ -230,26 +242,28 @@ class VideoInstructModel(BaseModel):
         loop. In ``official_style`` the same logits come from greedy ``generate`` (max 30 new
         tokens) instead, read at step ``len(prefix_ids) - 1`` as the official code does.
         """
-        inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, text)
-        if self.official_style:
-            output = self.t5_model.generate(
-                inputs_embeds=inputs_embeds,
-                attention_mask=attention_mask,
-                num_beams=1,
-                max_new_tokens=30,
-                output_scores=True,
-                return_dict_in_generate=True,
+        device = visual_tokens.device
+        with autocast_to(device, self.llm_dtype):
+            inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, text)
+            if self.official_style:
+                output = self.t5_model.generate(
+                    inputs_embeds=inputs_embeds,
+                    attention_mask=attention_mask,
+                    num_beams=1,
+                    max_new_tokens=30,
+                    output_scores=True,
+                    return_dict_in_generate=True,
+                )
+                return output.scores[min(len(prefix_ids) - 1, len(output.scores) - 1)].float()
+            encoder_output = self.t5_model.encoder(
+                inputs_embeds=inputs_embeds, attention_mask=attention_mask, return_dict=True
             )
-            return output.scores[min(len(prefix_ids) - 1, len(output.scores) - 1)].float()
-        encoder_output = self.t5_model.encoder(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, return_dict=True
-        )
-        output = self.t5_model(
-            encoder_outputs=encoder_output,
-            attention_mask=attention_mask,
-            decoder_input_ids=prefix_ids.to(visual_tokens.device).expand(visual_tokens.shape[0], -1),
-            return_dict=True,
-        )
+            output = self.t5_model(
+                encoder_outputs=encoder_output,
+                attention_mask=attention_mask,
+                decoder_input_ids=prefix_ids.to(device).expand(visual_tokens.shape[0], -1),
+                return_dict=True,
+            )
         return output.logits[:, -1].float()
 
     def option_scores(self, visual_tokens: torch.Tensor, qa_input, num_option) -> torch.Tensor:
@@ -315,7 +329,7 @@ class VideoInstructModel(BaseModel):
         keys = [
             "vit_model", "vit_weights", "image_size", "vit_precision", "drop_path_rate",
             "use_grad_checkpoint", "qformer_model", "qformer_tokenizer", "num_query_token",
-            "t5_model", "llm_precision", "max_txt_len", "max_output_txt_len", "official_style",
+            "t5_model", "t5_tokenizer", "llm_precision", "max_txt_len", "max_output_txt_len", "official_style",
             "random_init_seed", "ln_vision_gain_std",
         ]
         return {k: cfg[k] for k in keys if k in cfg}

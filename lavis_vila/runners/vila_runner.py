@@ -4,6 +4,7 @@ What it changes, and why (see research/sevila_lavis.md B5):
 - data path: plain ``DataLoader``s, no ``PrefetchLoader`` (which creates CUDA streams) and no
   ``IterLoader`` (whose eagerly drawn iterator would break resume equality);
 - device: ``run.device: cuda`` falls back to CPU when no GPU is visible;
+- ``run.amp``: the ``GradScaler`` is made for the run's device (LAVIS's is CUDA-only);
 - barriers only when a process group exists (LAVIS issue #537);
 - DDP: ``device_ids`` only on GPU; ``run.find_unused_parameters`` (default False) is honoured;
 - output: a relative ``run.output_dir`` resolves against the current directory, not
@@ -76,6 +77,12 @@ class VilaRunner(RunnerBase):
             else:
                 self._wrapped_model = self._model
         return self._wrapped_model
+
+    @property
+    def scaler(self):
+        if self._scaler is None and self.config.run_cfg.get("amp", False):
+            self._scaler = torch.amp.GradScaler(self.device.type)
+        return self._scaler
 
     @property
     def optimizer(self):

@@ -8,6 +8,11 @@ Run keys:
         the official code's schedule (with 10 epochs it ends near 0.40, not 0.01).
     seed (42): each training epoch reseeds from (seed, epoch, rank), so a resumed run
         replays exactly the epochs an uninterrupted one would have.
+
+The training loop is LAVIS's (scheduler step, ``train_step``, ``GradScaler`` when the runner
+passes one for ``run.amp``, gradient accumulation, progress lines), made device-aware: fp16
+autocast on the model's device, and the epoch averages reduced there. LAVIS's own loop autocasts
+and reduces on CUDA only, which stops an amp or ``torchrun`` run on a CPU.
 """
 import inspect
 import json
@@ -19,7 +24,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from lavis.common.dist_utils import get_rank, get_world_size, is_dist_avail_and_initialized, is_main_process
-from lavis.common.logger import MetricLogger
+from lavis.common.logger import MetricLogger, SmoothedValue
 from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
 
@@ -40,6 +45,15 @@ def seed_everything(seed: int) -> None:
 
 def move_to(samples: dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in samples.items()}
+
+
+def mean_over_ranks(count: int, total: float, device) -> float:
+    """``total / count`` summed over every rank, reduced on ``device`` (gloo on CPU, nccl on GPU)."""
+    if is_dist_avail_and_initialized():
+        both = torch.tensor([count, total], dtype=torch.float64, device=device)
+        dist.all_reduce(both)
+        count, total = both.tolist()
+    return total / count
 
 
 def gather_objects(local: list) -> list:
@@ -92,6 +106,36 @@ class VideoQAMultipleChoiceTask(BaseTask):
             kwargs["temperature"] = self.temperature(samples)
         return model(samples, **kwargs)["loss"]
 
+    def _train_inner_loop(self, epoch, iters_per_epoch, model, data_loader, optimizer, lr_scheduler, scaler=None,
+                          start_iters=None, log_freq=50, cuda_enabled=False, accum_grad_iters=1):
+        device = next(model.parameters()).device
+        use_amp = scaler is not None
+        data_loader = data_loader if hasattr(data_loader, "__next__") else iter(data_loader)
+        inner_epoch = epoch if start_iters is None else start_iters // iters_per_epoch
+        metric_logger = MetricLogger(delimiter="  ")
+        metric_logger.add_meter("lr", SmoothedValue(window_size=1, fmt="{value:.6f}"))
+        metric_logger.add_meter("loss", SmoothedValue(window_size=1, fmt="{value:.4f}"))
+        logging.info("Start training epoch %d, %d iters per inner epoch.", epoch, iters_per_epoch)
+        for i in metric_logger.log_every(range(iters_per_epoch), log_freq, f"Train: data epoch: [{epoch}]"):
+            samples = move_to(next(data_loader), device)
+            samples.update({"epoch": inner_epoch, "num_iters_per_epoch": iters_per_epoch, "iters": i})
+            lr_scheduler.step(cur_epoch=inner_epoch, cur_step=i)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                loss = self.train_step(model=model, samples=samples)
+            (scaler.scale(loss) if use_amp else loss).backward()
+            if (i + 1) % accum_grad_iters == 0:
+                if use_amp:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad()
+            metric_logger.update(loss=loss.item(), lr=optimizer.param_groups[0]["lr"])
+        averages = {name: mean_over_ranks(meter.count, meter.total, device)
+                    for name, meter in metric_logger.meters.items()}
+        logging.info("Averaged stats: %s", "  ".join(f"{k}: {v:.4f}" for k, v in averages.items()))
+        return {name: f"{value:.3f}" for name, value in averages.items()}
+
     def train_epoch(self, epoch, model, data_loader, optimizer, lr_scheduler, scaler=None,
                     cuda_enabled=False, log_freq=50, accum_grad_iters=1):
         seed_everything(self.seed + 1000 * epoch + get_rank())
@@ -105,6 +149,8 @@ class VideoQAMultipleChoiceTask(BaseTask):
         stats["skipped_videos"] = len(skipped)
         if skipped:
             stats["skipped_files"] = skipped
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            stats["peak_gpu_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
         return stats
 
     # ------------------------------------------------------------------ evaluation

@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from lavis_vila.datasets.prompts import mc_prompt
 from lavis_vila.models import build_model
 from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokenizer
-from lavis_vila.models.video_instruct import DTYPES
+from lavis_vila.models.precision import DTYPES
 
 QUESTION = mc_prompt(
     "why did the boy pick up the cup after he sat down at the table?",

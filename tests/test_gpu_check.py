@@ -1,0 +1,49 @@
+"""The prepared GPU check: its CPU dry run passes, and its wheels fit what the device tool carries."""
+import json
+import subprocess
+import zipfile
+
+import pytest
+
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_gpu_check_dry_run_trains_evaluates_and_benches_and_writes_json_and_markdown(tmp_path):
+    out = tmp_path / "gpu_check"
+    result = subprocess.run(["bash", "run_scripts/vila/gpu_check.sh", "--dry-run", str(out)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((out / "gpu_check.json").read_text())
+    train = {r["runner"]: r for r in report["steps_run"] if r["step"] == "train"}
+    assert train["runner_base"]["status"] == "skipped" and "CUDA" in train["runner_base"]["reason"]
+    vila_runner = train["vila_runner"]
+    assert vila_runner["status"] == "ok" and vila_runner["logged_losses"] == 20 and vila_runner["all_losses_finite"]
+    assert vila_runner["val_questions"] == 32
+    benches = {r["batch_size"]: r for r in report["steps_run"] if r["step"] == "bench"}
+    assert set(benches) == {1, 8}
+    for batch_size, bench in benches.items():
+        rows = bench["rows"]
+        assert {(r["model"], r["mode"]) for r in rows} >= {("vila", "efficient"), ("vila_uniform", "efficient"),
+                                                          ("sevila_baseline", "efficient"), ("vila", "official_style"),
+                                                          ("component:vit", "efficient"), ("component:llm", "efficient")}
+        assert all(r["dtype"] == "bf16" and r["batch_size"] == batch_size and r["latency_ms_median"] > 0 for r in rows)
+    markdown = (out / "gpu_check.md").read_text()
+    assert "| vila_runner | ok |" in markdown and "bench, bf16, batch 8: ok" in markdown
+
+
+def test_gpu_wheels_fit_in_60_mib_and_are_tagged_for_python_3_12(tmp_path):
+    out = tmp_path / "whl"
+    result = subprocess.run(["bash", "run_scripts/vila/gpu_wheels.sh", str(out)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    wheels = sorted(out.glob("*.whl"))
+    assert sum(w.stat().st_size for w in wheels) < 60 * 2**20
+    names = {w.name.split("-")[0].lower() for w in wheels}
+    assert {"salesforce_lavis", "transformers", "huggingface_hub", "timm", "decord", "fairscale", "omegaconf"} <= names
+    for wheel in wheels:
+        python_tag, abi_tag = wheel.name[:-4].split("-")[-3:-1]
+        pure = "py3" in python_tag.split(".") and abi_tag == "none"
+        assert pure or python_tag in ("cp312", "cp310") and abi_tag in ("cp312", "abi3"), wheel.name
+        zipfile.ZipFile(wheel).testzip()

@@ -1,0 +1,101 @@
+"""Mixed precision as LAVIS runs it: fp16 autocast around the step, an fp16 ViT, a bf16 T5."""
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import tiny_batch
+from lavis_vila.models import build_model
+
+HALF_BACKBONES = dict(vit_precision="fp16", llm_precision="bf16", num_candidate_frames=8, num_selected_frames=2)
+FRAMES_IN = {"vila": 8, "vila_uniform": 2, "sevila_baseline": 8}
+TRAINED_PARTS = {
+    "vila": ["frame_prompter", "Qformer", "distiller"],
+    "vila_uniform": ["Qformer"],
+    "sevila_baseline": ["Qformer"],
+}
+
+
+def loss_of(model, arch, batch):
+    return model(batch, temperature=1.0)["loss"] if arch == "vila" else model(batch)["loss"]
+
+
+@pytest.fixture(scope="module", params=list(FRAMES_IN))
+def half_model(request):
+    return request.param, build_model(request.param, "tiny", **HALF_BACKBONES)
+
+
+def test_fp16_vit_keeps_layernorms_in_fp32_as_lavis_converts_it(half_model):
+    _, model = half_model
+    vit = model.visual_encoder
+    assert vit.patch_embed.proj.weight.dtype == torch.float16
+    assert all(m.weight.dtype == torch.float16 for m in vit.modules() if isinstance(m, nn.Linear))
+    assert all(m.weight.dtype == torch.float32 for m in vit.modules() if isinstance(m, nn.LayerNorm))
+    assert model.t5_model.shared.weight.dtype == torch.bfloat16
+    assert model.ln_vision.weight.dtype == torch.float32 and model.t5_proj.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("autocast_dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+def test_training_step_under_cpu_autocast_gives_finite_loss_and_gradients_to_trained_parts(half_model, autocast_dtype):
+    arch, model = half_model
+    model.train()
+    model.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=autocast_dtype):
+        loss = loss_of(model, arch, tiny_batch(FRAMES_IN[arch]))
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    for part in TRAINED_PARTS[arch]:
+        grads = [p.grad for p in getattr(model, part).parameters() if p.requires_grad]
+        assert grads and all(g is not None and torch.isfinite(g).all() for g in grads), part
+        assert any(g.abs().sum() > 0 for g in grads), part
+    assert all(p.grad is None for p in model.visual_encoder.parameters())
+    assert all(p.grad is None for p in model.t5_model.parameters())
+
+
+@pytest.mark.parametrize("autocast_dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+def test_evaluation_under_cpu_autocast_predicts_valid_options(half_model, autocast_dtype):
+    arch, model = half_model
+    model.eval()
+    with torch.autocast("cpu", dtype=autocast_dtype):
+        output = model.predict_answers(tiny_batch(FRAMES_IN[arch], num_option=3))
+    assert all(p in range(3) for p in output["prediction"])
+    assert all(len(f) == 2 for f in output["frame_idx"])
+
+
+def test_distillation_loss_and_gumbel_choice_stay_fp32_under_fp16_autocast():
+    model = build_model("vila", "tiny", **HALF_BACKBONES).train()
+    frames = model.encode_frames(tiny_batch(8)["video"])
+    with torch.autocast("cpu", dtype=torch.float16):
+        selection = model.frame_prompter(frames, temperature=0.5, sample=True)
+        loss = model.distiller(torch.randn(2, 16, 64), torch.randn(2, 64, 64))
+    assert selection.logits.dtype == torch.float32 and selection.mask.dtype == torch.float32
+    assert loss.dtype == torch.float32
+
+
+def test_prompter_picks_the_same_frames_with_and_without_fp16_autocast():
+    model = build_model("vila", "tiny", num_candidate_frames=8, num_selected_frames=2).eval()
+    frames = model.encode_frames(torch.randn(4, 8, 3, 32, 32))
+    plain = model.frame_prompter(frames)
+    with torch.autocast("cpu", dtype=torch.float16):
+        autocast = model.frame_prompter(frames)
+    assert torch.equal(plain.frame_indices, autocast.frame_indices)
+    assert torch.equal(plain.logits, autocast.logits)
+
+
+@pytest.mark.slow
+def test_tiny_vila_trains_one_epoch_with_run_amp_on_cpu(tmp_path):
+    from test_pipeline import TRAIN_CFG, job_dir, launch
+    from lavis_vila.datasets.synthetic import generate
+
+    data = generate(str(tmp_path / "keyframe_qa"), seed=3, num_train=16, num_val=4)
+    out = tmp_path / "out"
+    launch("lavis_vila.train", TRAIN_CFG, "--options", f"datasets.keyframe_qa.data_dir={data}",
+           f"run.output_dir={out}", "run.max_epoch=1", "run.batch_size_train=8", "run.batch_size_eval=4",
+           "run.warmup_steps=1", "run.amp=True", "model.vit_precision=fp16", "model.llm_precision=bf16")
+    job = job_dir(out)
+    stats = [json.loads(line) for line in (job / "log.txt").read_text().splitlines() if line.startswith("{\"")]
+    train_loss = [float(s["train_loss"]) for s in stats if "train_loss" in s]
+    assert train_loss and all(torch.isfinite(torch.tensor(train_loss)))
+    checkpoint = torch.load(job / "checkpoint_0.pth", map_location="cpu", weights_only=False)
+    assert checkpoint["scaler"] is not None and checkpoint["scaler"]["scale"] > 0  # the GradScaler ran
