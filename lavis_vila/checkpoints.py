@@ -42,8 +42,8 @@ def load_checkpoint_file(source: str, config_key: str, map_location="cpu"):
         raise UnsafeCheckpointError(
             f"{config_key}: refused to load '{path}': it holds objects other than tensors, numbers, strings "
             f"and plain containers, and unpickling them could run code ({reason}). If you trust the file, "
-            f"keep only its weights once: python -c \"import torch; c = torch.load('{path}', weights_only=False); "
-            f"torch.save({{'model': c.get('model', c)}}, 'weights_only.pth')\" and point {config_key} at the new file."
+            f"write a copy of its weights that loads safely: python -m lavis_vila.tools.convert_checkpoint "
+            f"--trust '{path}' weights.pth, then set {config_key} to weights.pth"
         ) from None
 
 

@@ -87,8 +87,12 @@ def main(argv=None, evaluate: bool = False):
     what = "Evaluate" if evaluate else "Train"
     cfg, task, datasets, model, run_id = setup(argv, description=f"{what} a lavis_vila model.")
     runner = build_runner(cfg, task, model, datasets, run_id)
-    if evaluate:
-        runner.evaluate(skip_reload=True)
-    else:
-        runner.train()
+    try:
+        if evaluate:
+            runner.evaluate(skip_reload=True)
+        else:
+            runner.train()
+    finally:
+        if dist.is_initialized():  # a process group left to interpreter exit can abort (gloo)
+            dist.destroy_process_group()
     return runner

@@ -97,5 +97,5 @@ def test_tiny_vila_trains_one_epoch_with_run_amp_on_cpu(tmp_path):
     stats = [json.loads(line) for line in (job / "log.txt").read_text().splitlines() if line.startswith("{\"")]
     train_loss = [float(s["train_loss"]) for s in stats if "train_loss" in s]
     assert train_loss and all(torch.isfinite(torch.tensor(train_loss)))
-    checkpoint = torch.load(job / "checkpoint_0.pth", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(job / "checkpoint_0.pth", map_location="cpu", weights_only=True)
     assert checkpoint["scaler"] is not None and checkpoint["scaler"]["scale"] > 0  # the GradScaler ran

@@ -46,7 +46,7 @@ def job_dir(out: Path) -> Path:
 
 
 def trainable_weights(checkpoint: Path) -> dict:
-    return torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ def test_merged_checkpoint_fills_every_student_and_teacher_slot_of_vila(tmp_path
     out = tmp_path / "merged.pth"
     merge_weights.main(["--teacher", str(teacher), "--student", str(student), "--out", str(out)])
     vila = build_model("vila", "tiny")
-    result = vila.load_state_dict(torch.load(out, weights_only=False)["model"], strict=False)
+    result = vila.load_state_dict(torch.load(out, weights_only=True)["model"], strict=False)
     slots = ("Qformer.", "query_tokens", "t5_proj.", "ln_vision.", "Qformer_T.", "query_tokens_T", "t5_proj_T.")
     assert [k for k in result.missing_keys if k.startswith(slots)] == []
     assert result.unexpected_keys == []

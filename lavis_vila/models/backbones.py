@@ -24,15 +24,15 @@ import logging
 import os
 from functools import partial
 from typing import Optional
-from urllib.parse import urlparse
 
 import torch
-from lavis.common.dist_utils import download_cached_file
 from lavis.models.blip2_models.modeling_t5 import T5Config, T5ForConditionalGeneration
 from lavis.models.blip2_models.Qformer import BertConfig, BertLMHeadModel
 from lavis.models.eva_vit import VisionTransformer, interpolate_pos_embed
 from torch import nn
 from transformers import BertTokenizer, T5Tokenizer, T5TokenizerFast
+
+from lavis_vila.checkpoints import load_state_dict_file
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
 BACKBONE_DIR = os.path.join(CONFIG_DIR, "backbones")
@@ -54,19 +54,6 @@ def is_offline_source(source: str) -> bool:
 
 def is_shipped_architecture(name: str) -> bool:
     return os.path.isfile(os.path.join(BACKBONE_DIR, f"{name}.json"))
-
-
-def is_url(source: str) -> bool:
-    return urlparse(str(source)).scheme in ("http", "https")
-
-
-def resolve_file(source: str, what: str) -> str:
-    """Return a local path for a URL (downloaded to LAVIS's cache) or an existing file."""
-    if is_url(source):
-        return download_cached_file(source, check_hash=False, progress=True)
-    if os.path.isfile(source):
-        return source
-    raise FileNotFoundError(f"{what}: '{source}' is neither an existing file nor an http(s) URL")
 
 
 def load_architecture(name: str) -> dict:
@@ -117,11 +104,6 @@ def seeded(seed: Optional[int]):
 def device_context(empty: bool):
     """Build with parameters on the meta device when `empty`: nothing is allocated."""
     return meta_parameters() if empty else contextlib.nullcontext()
-
-
-def load_state_dict_file(source: str, what: str) -> dict:
-    checkpoint = torch.load(resolve_file(source, what), map_location="cpu", weights_only=False)
-    return checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
 
 
 # --------------------------------------------------------------------------- vision encoder

@@ -91,10 +91,10 @@ class SeViLABaseline(VideoInstructModel):
         answer_tokens = self.frame_tokens(selected, instruction, self.Qformer, self.query_tokens, self.t5_proj)
         return self.option_scores(answer_tokens, samples["qa_input"], samples["num_option"]), indices
 
-    def load_checkpoint(self, url_or_filename: str):
+    def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint"):
         """A checkpoint without localizer weights (BLIP-2, InstructBLIP, vila_uniform) initialises
         the localizer as a copy of its answerer, as SeViLA initialises it from BLIP-2's Q-Former."""
-        result = super().load_checkpoint(url_or_filename)
+        result = super().load_checkpoint(url_or_filename, config_key)
         if not any(key.startswith(("Qformer_loc.", "query_tokens_loc", "t5_proj_loc.")) for key in
                    set(self.state_dict()) - set(result.missing_keys)):
             self.Qformer_loc.load_state_dict(self.Qformer.state_dict())

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from lavis.models.base_model import BaseModel
 from torch import nn
 
+from lavis_vila.checkpoints import load_state_dict_file
 from lavis_vila.models import backbones
 from lavis_vila.models.precision import DTYPES, autocast_to, cast_matmul_weights
 
@@ -291,13 +292,13 @@ class VideoInstructModel(BaseModel):
 
     # ------------------------------------------------------------------ checkpoints
 
-    def load_checkpoint(self, url_or_filename: str):
-        """Load a LAVIS-style checkpoint ({"model": state_dict} or a bare state dict).
+    def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint"):
+        """Load a LAVIS-style checkpoint ({"model": state_dict} or a bare state dict) safely.
 
         Checkpoints usually hold only the trainable parts, so missing frozen backbone keys are
         expected; anything else missing or unexpected is logged by name.
         """
-        state_dict = backbones.load_state_dict_file(url_or_filename, "checkpoint")
+        state_dict = load_state_dict_file(url_or_filename, config_key)
         result = self.load_state_dict(state_dict, strict=False)
         backbone_prefixes = ("visual_encoder.", "t5_model.")
         missing = [k for k in result.missing_keys if not k.startswith(backbone_prefixes)]
@@ -315,9 +316,9 @@ class VideoInstructModel(BaseModel):
         if cfg.get("load_finetuned", False):
             if not cfg.get("finetuned"):
                 raise ValueError("model.load_finetuned is True but model.finetuned is not set")
-            self.load_checkpoint(cfg.finetuned)
+            self.load_checkpoint(cfg.finetuned, "model.finetuned")
         elif cfg.get("pretrained"):
-            self.load_checkpoint(cfg.pretrained)
+            self.load_checkpoint(cfg.pretrained, "model.pretrained")
         else:
             logging.info("no pretrained checkpoint configured: trainable parts keep their random init")
 

@@ -30,6 +30,7 @@ from lavis.runners.runner_base import RunnerBase
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
+from lavis_vila.checkpoints import load_checkpoint_file
 from lavis_vila.registry import register_runner
 
 
@@ -216,13 +217,13 @@ class VilaRunner(RunnerBase):
     def _reload_best_model(self, model):
         path = os.path.join(self.output_dir, "checkpoint_best.pth")
         logging.info("Loading checkpoint from %s", path)
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint_file(path, "checkpoint_best")
         return self.load_trainable_weights(model, checkpoint["model"], path)
 
     def _load_checkpoint(self, url_or_filename):
         if not os.path.isfile(url_or_filename):
             raise FileNotFoundError(f"run.resume_ckpt_path: no checkpoint file at {url_or_filename}")
-        checkpoint = torch.load(url_or_filename, map_location=self.device, weights_only=False)
+        checkpoint = load_checkpoint_file(url_or_filename, "run.resume_ckpt_path", map_location=self.device)
         self.load_trainable_weights(self.unwrap_dist_model(self.model), checkpoint["model"], url_or_filename)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scaler and checkpoint.get("scaler"):

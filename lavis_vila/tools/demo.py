@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from lavis_vila import launch
+from lavis_vila.checkpoints import load_state_dict_file
 from lavis_vila.datasets.mc_video_qa import MCVideoQADataset, load_annotations
 from lavis_vila.datasets.synthetic import QUESTION_TYPES, ensure_generated
 from lavis_vila.models import build_model
@@ -98,8 +99,8 @@ def run_seed(seed: int, args, progress: Progress) -> list:
     checkpoints["student"] = train("student", out, data_dir, seed)
     progress(f"seed {seed}: merging teacher and student into the ViLA init")
     merged = out / "vila_init.pth"
-    torch.save({"model": merge(torch.load(checkpoints["teacher"], weights_only=False)["model"],
-                               torch.load(checkpoints["student"], weights_only=False)["model"])}, merged)
+    torch.save({"model": merge(load_state_dict_file(checkpoints["teacher"], "teacher checkpoint"),
+                               load_state_dict_file(checkpoints["student"], "student checkpoint"))}, merged)
     progress(f"seed {seed}: stage 2, ViLA {T}->{K} with the Frame-Prompter and QFormer-Distiller")
     checkpoints["vila"] = train("vila", out, data_dir, seed, "model.load_finetuned=True", f"model.finetuned={merged}")
 

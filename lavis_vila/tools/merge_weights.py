@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from lavis_vila.models.backbones import load_state_dict_file
+from lavis_vila.checkpoints import load_state_dict_file
 
 # student prefix -> teacher slot prefix
 TEACHER_SLOTS = {"Qformer.": "Qformer_T.", "query_tokens": "query_tokens_T", "t5_proj.": "t5_proj_T."}
