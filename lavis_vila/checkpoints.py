@@ -8,15 +8,19 @@ those. Anything else is refused, naming the file and the config key; nothing fal
 unsafe load.
 """
 import os
-import pickle
+import re
 from urllib.parse import urlparse
 
 import torch
 from lavis.common.dist_utils import download_cached_file
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    pass
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and the config key."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """The file holds objects whose unpickling could run code; it was not loaded."""
 
 
 def is_url(source: str) -> bool:
@@ -32,22 +36,36 @@ def resolve_file(source: str, config_key: str) -> str:
     raise FileNotFoundError(f"{config_key}: '{source}' is neither an existing file nor an http(s) URL")
 
 
-def load_checkpoint_file(source: str, config_key: str, map_location="cpu"):
+def load_checkpoint_file(source: str, config_key: str, map_location="cpu", mmap: bool = False):
     """``torch.load(weights_only=True)`` of a local file or URL; ``config_key`` names it in errors."""
     path = resolve_file(source, config_key)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnsafeCheckpointError(
-            f"{config_key}: refused to load '{path}': it holds objects other than tensors, numbers, strings "
-            f"and plain containers, and unpickling them could run code ({reason}). If you trust the file, "
-            f"write a copy of its weights that loads safely: python -m lavis_vila.tools.convert_checkpoint "
-            f"--trust '{path}' weights.pth, then set {config_key} to weights.pth"
-        ) from None
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as error:  # torch's own messages name no file and no config key
+        message = str(error)
+        unsafe = re.search(r"Unsupported global: (GLOBAL [\w.]+)", message)
+        if unsafe:
+            raise UnsafeCheckpointError(
+                f"{config_key}: refused to load '{path}': it holds objects other than tensors, numbers, strings "
+                f"and plain containers ({unsafe.group(1)}), and unpickling them could run code. If you trust the "
+                f"file, write a copy of its weights that loads safely: python -m lavis_vila.tools.convert_checkpoint "
+                f"--trust '{path}' weights.pth, then set {config_key} to weights.pth") from None
+        detail = next((line.strip() for line in message.splitlines() if line.strip()), "")
+        if "WeightsUnpickler error" in message:
+            detail = message.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+        raise CheckpointError(
+            f"{config_key}: '{path}' is not a readable PyTorch checkpoint (truncated, or another kind of file): "
+            f"{type(error).__name__}: {detail}") from error
+
+
+def state_dict_of(checkpoint, source: str, config_key: str) -> dict:
+    """The state dict in a loaded checkpoint: its ``model`` entry (LAVIS's layout) or itself."""
+    state_dict = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
+    if not isinstance(state_dict, dict) or not all(torch.is_tensor(v) for v in state_dict.values()):
+        raise CheckpointError(f"{config_key}: '{source}' holds no state dict (a mapping of names to tensors, "
+                              f"alone or under 'model')")
+    return state_dict
 
 
 def load_state_dict_file(source: str, config_key: str) -> dict:
-    """The state dict of a checkpoint: its ``model`` entry (LAVIS's layout) or the file itself."""
-    checkpoint = load_checkpoint_file(source, config_key)
-    return checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
+    return state_dict_of(load_checkpoint_file(source, config_key), source, config_key)

@@ -8,10 +8,12 @@ import datetime
 import logging
 import os
 import random
+import secrets
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from omegaconf import OmegaConf
 from lavis.common.config import Config
 from lavis.common.dist_utils import setup_for_distributed
 from lavis.common.logger import setup_logger
@@ -19,6 +21,7 @@ from lavis import tasks
 from lavis.common.registry import registry
 
 import lavis_vila  # noqa: F401  (registers our classes)
+from lavis_vila.config_check import check_names
 import lavis.runners  # noqa: F401  (registers runner_base)
 import lavis.common.optims  # noqa: F401  (registers the lr schedulers)
 
@@ -57,8 +60,9 @@ def seed_all(seed: int) -> None:
 
 
 def job_id() -> str:
-    """A timestamp shared by every rank (rank 0's), so all ranks write to one directory."""
-    stamp = [datetime.datetime.now().strftime("%Y%m%d%H%M%S")]
+    """A timestamp plus a random suffix, so runs started together get their own folders; every
+    rank takes rank 0's, so all ranks write to one folder."""
+    stamp = [f"{datetime.datetime.now():%Y%m%d%H%M%S}_{secrets.token_hex(3)}"]
     if dist.is_initialized():
         dist.broadcast_object_list(stamp, src=0)
     return stamp[0]
@@ -66,7 +70,10 @@ def job_id() -> str:
 
 def setup(argv=None, description=""):
     """Parse, configure, seed and build: returns (cfg, task, datasets, model, job_id)."""
-    cfg = Config(parse_args(argv, description))
+    args = parse_args(argv, description)
+    check_names(OmegaConf.merge(OmegaConf.load(args.cfg_path), OmegaConf.from_dotlist(args.options or [])),
+                args.cfg_path)
+    cfg = Config(args)
     init_distributed(cfg.run_cfg)
     seed_all(int(cfg.run_cfg.get("seed", 42)))
     setup_logger()

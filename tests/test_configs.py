@@ -6,6 +6,7 @@ from lavis.common.config import Config
 from lavis.common.registry import registry
 
 import lavis.runners  # noqa: F401  (registers runner_base)
+from lavis_vila.config_check import check_config
 
 PROJECT_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "projects" / "vila").rglob("*.yaml"))
 
@@ -21,6 +22,7 @@ def test_every_dataset_and_stage_has_project_configs():
 @pytest.mark.parametrize("path", PROJECT_CONFIGS, ids=lambda p: p.name)
 def test_project_config_loads_and_builds_its_model_and_builder(path):
     cfg = Config(argparse.Namespace(cfg_path=str(path), options=None))
+    check_config(cfg, str(path))  # every key is one a class reads
     assert registry.get_task_class(cfg.run_cfg.task) is not None
     assert registry.get_runner_class(cfg.run_cfg.runner) is not None
     model_cls = registry.get_model_class(cfg.model_cfg.arch)

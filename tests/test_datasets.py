@@ -41,6 +41,8 @@ WITHOUT_QUESTION = {k: v for k, v in RECORD.items() if k != "question"}
     ({**RECORD, "num_option": 4}, r"record 0 \(qid TC_v1_0\): num_option is 4 but option\(s\) \['a3'\] are missing"),
     (WITHOUT_QUESTION, r"record 0 \(qid TC_v1_0\): missing key\(s\) \['question'\]"),
     ({**RECORD, "start": "soon"}, r"start must be a number of seconds, got 'soon'"),
+    ({**RECORD, "start": -1.0, "end": 3.0}, r"record 0 \(qid TC_v1_0\): start must not be negative, got -1.0"),
+    ({**RECORD, "start": 5.0, "end": 2.0}, r"record 0 \(qid TC_v1_0\): start \(5.0\) must be before end \(2.0\)"),
 ])
 def test_malformed_annotation_names_the_file_and_the_record(tmp_path, record, message):
     path = write(tmp_path, [record])
@@ -155,3 +157,9 @@ def test_console_scripts_are_installed():
     bin_dir = Path(sys.executable).parent
     for script in ["vila-train", "vila-evaluate"]:
         assert shutil.which(script, path=str(bin_dir)), script
+
+
+def test_an_empty_annotation_file_is_an_error_naming_it(tmp_path):
+    path = write(tmp_path, [])
+    with pytest.raises(AnnotationError, match=rf"^{path}: the annotation file holds no records"):
+        MCVideoQADataset(None, None, str(tmp_path), [path])

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from lavis_vila.tools import demo
+from conftest import PANCAKE
+from lavis_vila.tools import demo, explain
 
 pytestmark = pytest.mark.slow
 
@@ -23,3 +24,8 @@ def test_demo_runs_the_whole_recipe_and_writes_table_results_plot_and_strip(tmp_
     assert table in printed and "± " in table and "speed-up vs sevila_baseline" in table
     for picture in ("accuracy_vs_latency.png", "frame_strip.png"):
         assert (out / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # explain draws the demo's own ViLA (8 -> 2) from its checkpoint's recorded config
+    (vila_checkpoint,) = sorted((out / "seed0" / "vila").glob("*/checkpoint_*.pth"))[-1:]
+    result = explain.main(["--video", str(PANCAKE), "--question", "what colour?", "--options", "red", "blue",
+                           "--out", str(tmp_path / "strip.png"), "--checkpoint", str(vila_checkpoint)])
+    assert len(result["frame_idx"]) == 2 and len(result["probabilities"]) == 8

@@ -8,7 +8,8 @@ from torch import nn
 from conftest import tiny_batch
 from lavis_vila.models import build_model
 
-HALF_BACKBONES = dict(vit_precision="fp16", llm_precision="bf16", num_candidate_frames=8, num_selected_frames=2)
+HALF_BACKBONES = dict(vit_precision="fp16", llm_precision="bf16")
+SELECTION = dict(num_candidate_frames=8, num_selected_frames=2)
 FRAMES_IN = {"vila": 8, "vila_uniform": 2, "sevila_baseline": 8}
 TRAINED_PARTS = {
     "vila": ["frame_prompter", "Qformer", "distiller"],
@@ -23,7 +24,8 @@ def loss_of(model, arch, batch):
 
 @pytest.fixture(scope="module", params=list(FRAMES_IN))
 def half_model(request):
-    return request.param, build_model(request.param, "tiny", **HALF_BACKBONES)
+    selection = {} if request.param == "vila_uniform" else SELECTION
+    return request.param, build_model(request.param, "tiny", **HALF_BACKBONES, **selection)
 
 
 def test_fp16_vit_keeps_layernorms_in_fp32_as_lavis_converts_it(half_model):
@@ -64,7 +66,7 @@ def test_evaluation_under_cpu_autocast_predicts_valid_options(half_model, autoca
 
 
 def test_distillation_loss_and_gumbel_choice_stay_fp32_under_fp16_autocast():
-    model = build_model("vila", "tiny", **HALF_BACKBONES).train()
+    model = build_model("vila", "tiny", **HALF_BACKBONES, **SELECTION).train()
     frames = model.encode_frames(tiny_batch(8)["video"])
     with torch.autocast("cpu", dtype=torch.float16):
         selection = model.frame_prompter(frames, temperature=0.5, sample=True)

@@ -1,4 +1,5 @@
 """End-to-end runs of the real launchers on the tiny models and a small keyframe_qa."""
+import hashlib
 import json
 import os
 import shutil
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CORRUPTED, REPO_ROOT
+from conftest import CORRUPTED, PANCAKE, REPO_ROOT
 from lavis_vila.datasets.synthetic import generate
+from lavis_vila.tools import explain
 
 pytestmark = pytest.mark.slow
 TRAIN_CFG = REPO_ROOT / "projects" / "vila" / "train" / "keyframe_qa_tiny_vila.yaml"
@@ -139,3 +141,51 @@ def test_corrupted_evaluation_video_stops_the_run_naming_file_and_qid(trained, t
                     *options(data, tmp_path / "out", f"model.finetuned={job / 'checkpoint_1.pth'}"), check=False)
     assert result.returncode != 0
     assert f"{record['video']}.mp4" in result.stderr and f"qid {record['qid']}" in result.stderr
+
+
+def test_a_bad_validation_video_fails_the_run_but_the_epochs_checkpoint_is_kept(tmp_path):
+    data, record = with_corrupted_video(generate(str(tmp_path / "src"), seed=2, num_train=8, num_val=4), tmp_path, "val")
+    result = launch("lavis_vila.train", TRAIN_CFG, *options(data, tmp_path / "out", "run.max_epoch=1"), check=False)
+    assert result.returncode != 0 and f"qid {record['qid']}" in result.stderr
+    assert (job_dir(tmp_path / "out") / "checkpoint_0.pth").is_file()
+
+
+def test_two_evaluations_started_together_write_two_folders(trained, data_dir, tmp_path):
+    job, _ = trained
+    command = [sys.executable, "-m", "lavis_vila.evaluate", "--cfg-path", str(EVAL_CFG),
+               *options(data_dir, tmp_path, f"model.finetuned={job / 'checkpoint_1.pth'}")]
+    processes = [subprocess.Popen(command, env=ENV, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for _ in range(2)]
+    assert [p.wait() for p in processes] == [0, 0]
+    folders = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(folders) == 2
+    assert all((folder / "result" / "val_epochbest_metrics.json").is_file() for folder in folders)
+
+
+def test_evaluation_records_its_config_and_the_checkpoint_path_and_hash(trained, data_dir, tmp_path):
+    job, _ = trained
+    checkpoint = job / "checkpoint_1.pth"
+    launch("lavis_vila.evaluate", EVAL_CFG, *options(data_dir, tmp_path, f"model.finetuned={checkpoint}"))
+    evaluated = job_dir(tmp_path)
+    weights = json.loads((evaluated / "result" / "val_epochbest_metrics.json").read_text())["evaluated_weights"]
+    assert weights == {"checkpoint": str(checkpoint), "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()}
+    config = json.loads((evaluated / "config.json").read_text())
+    assert config["source"].startswith(str(EVAL_CFG)) and config["model"]["finetuned"] == str(checkpoint)
+
+
+def test_explain_builds_the_model_a_training_checkpoint_records(trained, tmp_path, capsys):
+    job, _ = trained
+    result = explain.main(["--video", str(PANCAKE), "--question", "what is flipped?", "--options", "a pancake",
+                           "a coin", "--out", str(tmp_path / "strip.png"), "--checkpoint", str(job / "checkpoint_best.pth")])
+    assert len(result["frame_idx"]) == 2 and len(result["probabilities"]) == 8  # the config's 8 -> 2, not 16 -> 4
+    assert "chosen frames (of 8 candidates)" in capsys.readouterr().out
+
+
+def test_a_truncated_resume_checkpoint_is_an_error_naming_the_path_and_the_key(trained, data_dir, tmp_path):
+    job, _ = trained
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes((job / "checkpoint_0.pth").read_bytes()[:4096])
+    result = launch("lavis_vila.train", TRAIN_CFG,
+                    *options(data_dir, tmp_path / "out", f"run.resume_ckpt_path={truncated}"), check=False)
+    assert result.returncode != 0
+    assert f"run.resume_ckpt_path: '{truncated}' is not a readable PyTorch checkpoint" in result.stderr

@@ -66,3 +66,22 @@ def test_vlep_has_two_events_and_no_question(tmp_path, capsys):
     assert records[0] == {"video": "friends_s03e09_seg02_clip_07_ep", "num_option": 2, "qid": "VLEP_20142",
                           "a0": "Ross will sit down.", "a1": "Ross will leave.", "answer": 1,
                           "start": 38.81, "end": 41.65}
+
+
+def test_prepare_with_no_good_rows_exits_1_and_writes_nothing(tmp_path, capsys):
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"not": "a row"}\n{"neither": 1}\n')
+    out = tmp_path / "out.json"
+    with pytest.raises(SystemExit) as exit_info:
+        prepare.main(["tvqa", "--input", str(source), "--output", str(out)])
+    assert exit_info.value.code == 1 and not out.exists()
+    assert f"no good rows in {source}" in capsys.readouterr().err
+
+
+def test_a_truncated_star_json_is_an_error_naming_the_file(tmp_path, capsys):
+    source = tmp_path / "STAR_val.json"
+    source.write_text((FIXTURES / "STAR_val.json").read_text()[:100])
+    with pytest.raises(SystemExit) as exit_info:
+        prepare.main(["star", "--input", str(source), "--output", str(tmp_path / "out.json")])
+    assert exit_info.value.code == 1
+    assert f"{source}: not valid JSON (truncated?)" in capsys.readouterr().err

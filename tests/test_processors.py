@@ -79,3 +79,24 @@ def test_missing_video_raises_error_naming_the_file(tmp_path):
 def test_question_processor_cleans_whitespace_and_keeps_case_and_punctuation():
     processor = registry.get_processor_class("vila_question").from_config(None)
     assert processor("  What  is\nit?  Option A: x ") == "What is it? Option A: x"
+
+
+@pytest.mark.parametrize("start, end, message", [
+    (5.0, 2.0, r"invalid clip window start=5.0, end=2.0"),
+    (-1.0, 2.0, r"invalid clip window start=-1.0"),
+    (1000.0, None, r"the clip starts at 1000.00 s, past the video's end"),
+])
+def test_a_bad_clip_window_is_an_error_naming_the_file(shared_videos, start, end, message):
+    path = str(shared_videos / "flipping_a_pancake.mkv")
+    with pytest.raises(VideoDecodeError, match=rf"^{path}: {message}"):
+        VideoEvalProcessor(image_size=32, num_frames=4)(path, start, end)
+
+
+def test_a_start_without_an_end_samples_from_start_to_the_video_end(shared_videos):
+    path = str(shared_videos / "flipping_a_pancake.mkv")
+    processor = VideoEvalProcessor(image_size=32, num_frames=4)
+    _, whole = processor(path)
+    _, from_one_second = processor(path, 1.0, None)
+    _, until_one_second = processor(path, None, 1.0)
+    assert min(from_one_second) > min(whole) and max(from_one_second) >= max(whole) - 1
+    assert max(until_one_second) < max(from_one_second)

@@ -49,7 +49,7 @@ def test_sevila_checkpoint_key_names_are_top_level(sevila):
 def test_a_checkpoint_without_localizer_initialises_it_from_the_answerer(sevila, tmp_path):
     source = build_model("vila_uniform", "tiny")
     path = tmp_path / "uniform.pth"
-    torch.save({"model": {k: v for k, v in source.state_dict().items() if k.startswith(("Qformer.", "query_tokens", "t5_proj"))}}, path)
+    torch.save({"model": {k: v for k, v in source.state_dict().items() if k.startswith(("Qformer.", "query_tokens", "t5_proj", "ln_vision"))}}, path)
     model = build_model("sevila_baseline", "tiny", load_finetuned=True, finetuned=str(path))
     assert torch.equal(model.Qformer_loc.bert.encoder.layer[0].attention.self.query.weight,
                        source.Qformer.bert.encoder.layer[0].attention.self.query.weight)

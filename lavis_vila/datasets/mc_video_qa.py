@@ -50,12 +50,17 @@ def validate_record(record, path: str, index: int, needs_question: bool = True) 
     answer = record["answer"]
     if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < num_option:
         raise AnnotationError(f"{where}: answer must be an option index in 0..{num_option - 1}, got {answer!r}")
+    window = {}
     for key in ("start", "end"):
-        if key in record and record[key] is not None:
+        if record.get(key) is not None:
             try:
-                float(record[key])
+                window[key] = float(record[key])
             except (TypeError, ValueError):
                 raise AnnotationError(f"{where}: {key} must be a number of seconds, got {record[key]!r}") from None
+            if window[key] < 0:
+                raise AnnotationError(f"{where}: {key} must not be negative, got {record[key]!r}")
+    if len(window) == 2 and window["start"] >= window["end"]:
+        raise AnnotationError(f"{where}: start ({record['start']}) must be before end ({record['end']})")
     return record
 
 
@@ -69,6 +74,8 @@ def load_annotations(path: str, needs_question: bool = True) -> List[dict]:
         raise AnnotationError(f"{path}: not valid JSON ({error})") from error
     if not isinstance(records, list):
         raise AnnotationError(f"{path}: expected a JSON list of records, got {type(records).__name__}")
+    if not records:
+        raise AnnotationError(f"{path}: the annotation file holds no records")
     return [validate_record(r, path, i, needs_question) for i, r in enumerate(records)]
 
 

@@ -33,6 +33,7 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from typing import Dict, List
 
@@ -122,16 +123,27 @@ def make_split(out_dir: str, split: str, num: int, seed: int, frames: int, size:
     return records
 
 
+class GeneratorError(ValueError):
+    pass
+
+
 def generate(out_dir: str, seed: int = 0, num_train: int = 1200, num_val: int = 300, frames: int = 8,
-             size: int = 32, event_frames: int = 2, fps: float = 8.0, shuffle_options: bool = False) -> str:
-    """Write the benchmark to ``out_dir`` (built in a temporary sibling, then renamed)."""
+             size: int = 32, event_frames: int = 2, fps: float = 8.0, shuffle_options: bool = False,
+             force: bool = False) -> str:
+    """Write the benchmark to ``out_dir``: a new or empty folder, or one this generator wrote
+    (it holds ``meta.json``). With ``force`` any folder; only the files written here are replaced.
+    The files are built in a temporary sibling, then moved in."""
     if not 1 <= event_frames < frames:
         raise ValueError(f"event_frames ({event_frames}) must be between 1 and frames - 1 ({frames - 1})")
+    out_dir = os.path.abspath(out_dir)
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not is_generated(out_dir) and not force:
+        raise GeneratorError(
+            f"{out_dir} holds files that keyframe_qa did not write (it has no meta.json); choose a new or empty "
+            f"folder, or pass --force to overwrite only the files the generator writes")
     args = dict(seed=seed, num_train=num_train, num_val=num_val, frames=frames, size=size,
                 event_frames=event_frames, fps=fps, shuffle_options=shuffle_options)
-    out_dir = os.path.abspath(out_dir)
-    tmp_dir = out_dir + ".partial"
-    shutil.rmtree(tmp_dir, ignore_errors=True)
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix=os.path.basename(out_dir) + ".partial-", dir=os.path.dirname(out_dir))
     os.makedirs(os.path.join(tmp_dir, "videos"))
     for split, num in (("train", num_train), ("val", num_val)):
         records = make_split(tmp_dir, split, num, seed, frames, size, event_frames, fps, shuffle_options)
@@ -139,9 +151,12 @@ def generate(out_dir: str, seed: int = 0, num_train: int = 1200, num_val: int = 
             json.dump(records, f, indent=1)
     with open(os.path.join(tmp_dir, "meta.json"), "w") as f:
         json.dump(args, f, indent=2)
-    if os.path.exists(out_dir):
-        shutil.rmtree(out_dir)
-    os.rename(tmp_dir, out_dir)
+    os.makedirs(os.path.join(out_dir, "videos"), exist_ok=True)
+    for name in sorted(os.listdir(os.path.join(tmp_dir, "videos"))):
+        os.replace(os.path.join(tmp_dir, "videos", name), os.path.join(out_dir, "videos", name))
+    for name in ("train.json", "val.json", "meta.json"):  # meta.json last: it marks a complete folder
+        os.replace(os.path.join(tmp_dir, name), os.path.join(out_dir, name))
+    shutil.rmtree(tmp_dir)
     return out_dir
 
 
@@ -161,10 +176,16 @@ def exclusive_lock(path: str):
 
 
 def ensure_generated(out_dir: str, **generator_args) -> str:
-    """Generate on first use, like torchvision's ``download=True``; concurrent ranks wait on a lock."""
+    """Generate on first use, like torchvision's ``download=True``, into a new or empty folder only;
+    concurrent ranks wait on a lock."""
     out_dir = os.path.abspath(out_dir)
     if is_generated(out_dir):
         return out_dir
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        raise GeneratorError(
+            f"keyframe_qa data_dir {out_dir} holds files but no meta.json, so it is not a generated keyframe_qa "
+            f"folder and nothing in it is touched; set datasets.keyframe_qa.data_dir to a new or empty folder "
+            f"(the benchmark is generated there) or to a generated one")
     with exclusive_lock(out_dir + ".lock"):
         if not is_generated(out_dir):
             generate(out_dir, **generator_args)

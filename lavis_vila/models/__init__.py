@@ -2,11 +2,13 @@
 from lavis.common.registry import registry
 from omegaconf import OmegaConf
 
+from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file
+
 from lavis_vila.models.sevila_baseline import SeViLABaseline
 from lavis_vila.models.vila import ViLA
 from lavis_vila.models.vila_uniform import VilaUniform
 
-__all__ = ["SeViLABaseline", "ViLA", "VilaUniform", "build_model"]
+__all__ = ["SeViLABaseline", "ViLA", "VilaUniform", "build_model", "build_model_from_checkpoint"]
 
 
 def build_model(arch: str, model_type: str, empty: bool = False, **overrides):
@@ -26,3 +28,14 @@ def build_model(arch: str, model_type: str, empty: bool = False, **overrides):
     cfg = OmegaConf.load(model_cls.default_config_path(model_type)).model
     cfg = OmegaConf.merge(cfg, overrides)
     return model_cls.from_config(cfg, empty=empty)
+
+
+def build_model_from_checkpoint(path: str, config_key: str = "checkpoint"):
+    """The model a training checkpoint was trained as (its recorded ``config.model``), with its weights."""
+    checkpoint = load_checkpoint_file(path, config_key)
+    model_cfg = (checkpoint.get("config") or {}).get("model") if isinstance(checkpoint, dict) else None
+    if not model_cfg:
+        raise CheckpointError(f"{config_key}: '{path}' records no model config (only checkpoints written by "
+                              f"training do); build the model with build_model and load it as model.finetuned")
+    cfg = OmegaConf.merge(model_cfg, {"load_finetuned": True, "finetuned": str(path)})
+    return registry.get_model_class(cfg.arch).from_config(cfg)

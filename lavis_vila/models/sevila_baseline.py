@@ -20,7 +20,7 @@ import torch
 
 from lavis_vila.datasets.prompts import localizer_prompt
 from lavis_vila.models.paths import model_config_paths
-from lavis_vila.models.video_instruct import VideoInstructModel, freeze
+from lavis_vila.models.video_instruct import VideoInstructModel, check_batch, freeze
 from lavis_vila.registry import register_model
 
 
@@ -76,6 +76,7 @@ class SeViLABaseline(VideoInstructModel):
         return selected, indices
 
     def forward(self, samples):
+        check_batch(samples)
         frames = self.encode_frames(samples["video"])
         with torch.no_grad():
             selected, _ = self.select_frames(frames, samples["qa_input"])
@@ -91,18 +92,13 @@ class SeViLABaseline(VideoInstructModel):
         answer_tokens = self.frame_tokens(selected, instruction, self.Qformer, self.query_tokens, self.t5_proj)
         return self.option_scores(answer_tokens, samples["qa_input"], samples["num_option"]), indices
 
-    def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint"):
+    def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint", partial: bool = False):
         """A checkpoint without localizer weights (BLIP-2, InstructBLIP, vila_uniform) initialises
         the localizer as a copy of its answerer, as SeViLA initialises it from BLIP-2's Q-Former."""
-        result = super().load_checkpoint(url_or_filename, config_key)
+        result = super().load_checkpoint(url_or_filename, config_key, partial)
         if not any(key.startswith(("Qformer_loc.", "query_tokens_loc", "t5_proj_loc.")) for key in
                    set(self.state_dict()) - set(result.missing_keys)):
             self.Qformer_loc.load_state_dict(self.Qformer.state_dict())
             self.query_tokens_loc.data.copy_(self.query_tokens.data)
             self.t5_proj_loc.load_state_dict(self.t5_proj.state_dict())
         return result
-
-    @classmethod
-    def config_kwargs(cls, cfg) -> dict:
-        keys = ["num_candidate_frames", "num_selected_frames"]
-        return {**cls.backbone_kwargs(cfg), **{k: cfg[k] for k in keys if k in cfg}}

@@ -14,11 +14,37 @@ import torch.nn.functional as F
 from lavis.models.base_model import BaseModel
 from torch import nn
 
-from lavis_vila.checkpoints import load_state_dict_file
+from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file, state_dict_of
+from lavis_vila.config_check import check_model_section, constructor_keys
 from lavis_vila.models import backbones
 from lavis_vila.models.precision import DTYPES, autocast_to, cast_matmul_weights
 
 OPTION_LETTERS = "ABCDE"
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint that does not fit the model it is loaded into."""
+
+
+def parameter_groups(names) -> str:
+    """``frame_prompter (3), distiller (4)``: parameter names counted by their top-level module."""
+    counts = {}
+    for name in names:
+        counts[name.split(".")[0]] = counts.get(name.split(".")[0], 0) + 1
+    return ", ".join(f"{module} ({count})" for module, count in counts.items())
+
+
+def check_batch(samples: dict) -> None:
+    """Every per-sample entry holds one item per video; text entries are lists, not a string."""
+    batch_size = len(samples["video"])
+    for key in ("qa_input", "qa_output", "num_option", "qid"):
+        if key not in samples:
+            continue
+        value = samples[key]
+        if isinstance(value, str):
+            raise ValueError(f"samples['{key}'] must be a list with one entry per video, got the string {value[:60]!r}")
+        if len(value) != batch_size:
+            raise ValueError(f"samples['{key}'] has {len(value)} entries for {batch_size} videos")
 
 
 def freeze(module: nn.Module) -> None:
@@ -272,7 +298,10 @@ class VideoInstructModel(BaseModel):
         device = visual_tokens.device
         logits = self.next_token_logits(visual_tokens, qa_input, self.answer_prefix_ids)  # (B, V)
         letter_logits = logits[:, self.option_letter_ids.to(device)]  # (B, 5)
-        num_option = torch.as_tensor(num_option, device=device).reshape(-1, 1)
+        counts = num_option.tolist() if torch.is_tensor(num_option) else list(num_option)
+        if not all(2 <= int(n) <= len(OPTION_LETTERS) for n in counts):
+            raise ValueError(f"num_option must be 2 to {len(OPTION_LETTERS)} for every sample, got {counts}")
+        num_option = torch.as_tensor(counts, device=device).reshape(-1, 1)
         valid = torch.arange(len(OPTION_LETTERS), device=device) < num_option
         return letter_logits.masked_fill(~valid, float("-inf"))
 
@@ -280,34 +309,43 @@ class VideoInstructModel(BaseModel):
         """(B, 5) option scores and (B, F) indices of the frames used; defined by each model."""
         raise NotImplementedError
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: tensors cached here must stay usable for training
     def predict_answers(self, samples, **kwargs):
         """Contract: ``samples`` has ``video`` (B, T, 3, H, W), ``qa_input`` and ``num_option``.
 
         Returns ``prediction`` (option index per sample, never beyond its ``num_option``) and
         ``frame_idx`` (per sample, the increasing indices of the frames the answer used).
         """
+        check_batch(samples)
         scores, frame_idx = self.answer_scores(samples)
         return {"prediction": scores.argmax(-1).tolist(), "frame_idx": frame_idx.tolist()}
 
     # ------------------------------------------------------------------ checkpoints
 
-    def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint"):
+    def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint", partial: bool = False):
         """Load a LAVIS-style checkpoint ({"model": state_dict} or a bare state dict) safely.
 
-        Checkpoints usually hold only the trainable parts, so missing frozen backbone keys are
-        expected; anything else missing or unexpected is logged by name.
+        Frozen backbone weights may be absent (checkpoints hold the trainable parts). A checkpoint
+        that leaves trainable parameters uncovered is refused, naming them, unless the load is a
+        partial initialisation: ``partial`` (``pretrained`` weights) or a checkpoint that says so
+        itself (``tools.merge_weights`` writes ``"partial": <why>``).
         """
-        state_dict = load_state_dict_file(url_or_filename, config_key)
+        checkpoint = load_checkpoint_file(url_or_filename, config_key)
+        state_dict = state_dict_of(checkpoint, url_or_filename, config_key)
         result = self.load_state_dict(state_dict, strict=False)
-        backbone_prefixes = ("visual_encoder.", "t5_model.")
-        missing = [k for k in result.missing_keys if not k.startswith(backbone_prefixes)]
-        if missing:
-            logging.info("%s: %d parameters not in the checkpoint, left as initialised: %s",
-                         url_or_filename, len(missing), missing)
+        trainable = {name for name, param in self.named_parameters() if param.requires_grad}
+        uncovered = sorted(trainable.intersection(result.missing_keys))
+        if uncovered and not (partial or checkpoint.get("partial")):
+            raise CheckpointMismatchError(
+                f"{config_key}: '{url_or_filename}' does not cover {len(uncovered)} trainable parameters of "
+                f"{type(self).__name__}: {parameter_groups(uncovered)}. Is it a checkpoint of another model "
+                f"(a vila_uniform one for vila)? A stage-2 ViLA initialisation comes from tools.merge_weights.")
+        if uncovered:
+            logging.warning("%s: %s; these start from their initialisation: %s", url_or_filename,
+                            checkpoint.get("partial") or "partial initialisation", parameter_groups(uncovered))
         if result.unexpected_keys:
-            logging.info("%s: %d unused checkpoint keys: %s",
-                         url_or_filename, len(result.unexpected_keys), result.unexpected_keys)
+            logging.warning("%s: %d checkpoint tensors this model does not have, not used: %s",
+                            url_or_filename, len(result.unexpected_keys), parameter_groups(result.unexpected_keys))
         logging.info("loaded checkpoint %s", url_or_filename)
         return result
 
@@ -317,26 +355,20 @@ class VideoInstructModel(BaseModel):
             if not cfg.get("finetuned"):
                 raise ValueError("model.load_finetuned is True but model.finetuned is not set")
             self.load_checkpoint(cfg.finetuned, "model.finetuned")
-        elif cfg.get("pretrained"):
-            self.load_checkpoint(cfg.pretrained, "model.pretrained")
+            return
+        if cfg.get("finetuned"):
+            raise ValueError(f"model.finetuned is set ('{cfg.finetuned}') but model.load_finetuned is False, so it "
+                             f"would be ignored: set model.load_finetuned: True to load it, or model.finetuned: null")
+        if cfg.get("pretrained"):
+            self.load_checkpoint(cfg.pretrained, "model.pretrained", partial=True)
         else:
             logging.info("no pretrained checkpoint configured: trainable parts keep their random init")
 
     # ------------------------------------------------------------------ config
 
-    @staticmethod
-    def backbone_kwargs(cfg) -> dict:
-        """The constructor arguments shared by every model, read from a model config node."""
-        keys = [
-            "vit_model", "vit_weights", "image_size", "vit_precision", "drop_path_rate",
-            "use_grad_checkpoint", "qformer_model", "qformer_tokenizer", "num_query_token",
-            "t5_model", "t5_tokenizer", "llm_precision", "max_txt_len", "max_output_txt_len", "official_style",
-            "random_init_seed", "ln_vision_gain_std",
-        ]
-        return {k: cfg[k] for k in keys if k in cfg}
-
     @classmethod
     def from_config(cls, cfg, empty: bool = False):
+        check_model_section(cls, cfg, f"{cfg.get('arch', cls.__name__)} model config")
         model = cls(**cls.config_kwargs(cfg), empty=empty)
         if not empty:
             model.load_checkpoint_from_config(cfg)
@@ -344,4 +376,5 @@ class VideoInstructModel(BaseModel):
 
     @classmethod
     def config_kwargs(cls, cfg) -> dict:
-        return cls.backbone_kwargs(cfg)
+        """The constructor arguments present in a model config node (every key is checked first)."""
+        return {key: cfg[key] for key in constructor_keys(cls) if key in cfg}

@@ -20,7 +20,7 @@ from lavis_vila.models.backbones import device_context
 from lavis_vila.models.distiller import QFormerDistiller
 from lavis_vila.models.frame_prompter import FramePrompter
 from lavis_vila.models.paths import model_config_paths
-from lavis_vila.models.video_instruct import VideoInstructModel, freeze
+from lavis_vila.models.video_instruct import VideoInstructModel, check_batch, freeze
 from lavis_vila.registry import register_model
 
 
@@ -103,6 +103,7 @@ class ViLA(VideoInstructModel):
 
     def forward(self, samples, temperature: float = 1.0):
         """Loss dict; ``temperature`` is the Gumbel temperature, scheduled by the task."""
+        check_batch(samples)
         frames = self.encode_frames(samples["video"])  # (B, T, N, C)
         selected, _ = self.select_frames(frames, temperature)  # (B, K, N, C)
         instruction = self.tokenize_instruction(samples["qa_input"])
@@ -130,11 +131,3 @@ class ViLA(VideoInstructModel):
         student = self.frame_tokens(selected, instruction, self.Qformer, self.query_tokens, self.t5_proj)
         scores = self.option_scores(student, samples["qa_input"], samples["num_option"])
         return scores, selection.frame_indices
-
-    @classmethod
-    def config_kwargs(cls, cfg) -> dict:
-        keys = [
-            "num_candidate_frames", "num_selected_frames", "distill_weight",
-            "teacher_shares_student_qformer", "eval_gumbel_noise", "eval_temperature",
-        ]
-        return {**cls.backbone_kwargs(cfg), **{k: cfg[k] for k in keys if k in cfg}}

@@ -7,7 +7,7 @@ baseline. It answers from every frame it is given.
 import torch
 
 from lavis_vila.models.paths import model_config_paths
-from lavis_vila.models.video_instruct import VideoInstructModel
+from lavis_vila.models.video_instruct import VideoInstructModel, check_batch
 from lavis_vila.registry import register_model
 
 
@@ -18,6 +18,7 @@ class VilaUniform(VideoInstructModel):
     PRETRAINED_MODEL_CONFIG_DICT = model_config_paths("vila_uniform")
 
     def forward(self, samples):
+        check_batch(samples)
         frames = self.encode_frames(samples["video"])  # (B, F, N, C)
         instruction = self.tokenize_instruction(samples["qa_input"])
         visual_tokens = self.frame_tokens(frames, instruction, self.Qformer, self.query_tokens, self.t5_proj)

@@ -1,6 +1,7 @@
 """Video processors ``vila_video_train`` / ``vila_video_eval``: decord decoding to (T, 3, H, W).
 
-The clip [start, end] (seconds; the whole video when absent) is cut into T equal segments.
+The clip [start, end] (seconds; the video's start or end where one is absent) is cut into T
+equal segments. A window that is reversed, negative or starts past the video's end is an error.
 Training takes one random frame per segment (TSN-style), evaluation the middle frame. A video
 with fewer than T frames repeats its last frame. Frames are decoded straight to
 ``image_size``² (aspect ratio not kept, as in SeViLA/ViLA), then CLIP-normalised; training adds
@@ -84,10 +85,7 @@ class VideoProcessor(BaseProcessor):
         num_video_frames = len(reader)
         if num_video_frames == 0:
             raise VideoDecodeError(f"{path}: video has no frames")
-        first, last = 0, num_video_frames
-        if start is not None and end is not None:
-            fps = reader.get_avg_fps()
-            first, last = int(float(start) * fps), int(np.ceil(float(end) * fps))
+        first, last = self.frame_window(path, reader, start, end)
         indices = segment_frame_indices(num_video_frames, self.num_frames, first, last, self.random_sampling)
         try:
             frames = reader.get_batch(indices)  # (T, S, S, 3) uint8
@@ -96,6 +94,23 @@ class VideoProcessor(BaseProcessor):
         if not isinstance(frames, torch.Tensor):  # LAVIS switches decord's bridge to torch
             frames = torch.from_numpy(frames.asnumpy())
         return frames.permute(0, 3, 1, 2), indices
+
+    @staticmethod
+    def frame_window(path: str, reader, start: Optional[float], end: Optional[float]) -> Tuple[int, int]:
+        """[first, last) frame indices of the clip [start, end] seconds; either end may be open."""
+        num_video_frames = len(reader)
+        if start is None and end is None:
+            return 0, num_video_frames
+        fps = reader.get_avg_fps()
+        start, end = (None if t is None else float(t) for t in (start, end))
+        if (start is not None and start < 0) or (end is not None and end <= (start or 0.0)):
+            raise VideoDecodeError(f"{path}: invalid clip window start={start}, end={end} (seconds)")
+        first = int(start * fps) if start is not None else 0
+        if first >= num_video_frames:
+            raise VideoDecodeError(f"{path}: the clip starts at {start:.2f} s, past the video's end "
+                                   f"({num_video_frames / fps:.2f} s)")
+        last = int(np.ceil(end * fps)) if end is not None else num_video_frames
+        return first, min(last, num_video_frames)
 
     def augment(self, frames: torch.Tensor) -> torch.Tensor:
         return frames

@@ -9,8 +9,9 @@ What it changes, and why (see research/sevila_lavis.md B5):
 - DDP: ``device_ids`` only on GPU; ``run.find_unused_parameters`` (default False) is honoured;
 - output: a relative ``run.output_dir`` resolves against the current directory, not
   site-packages; a second runner in one process may re-register the paths;
-- checkpoints: ``checkpoint_<epoch>.pth`` every epoch (plus ``checkpoint_best.pth``), holding the
-  trainable weights, optimizer, scaler, epoch and best-so-far;
+- checkpoints: ``checkpoint_<epoch>.pth`` every epoch, written before validation so a failing
+  validation loses no training (plus ``checkpoint_best.pth``), holding the trainable weights,
+  optimizer, scaler, epoch, best-so-far and the whole config (the model's included);
 - resume: frozen weights absent from the checkpoint are allowed; any *trainable* weight missing
   is an error. The epoch loop and the task's per-epoch reseeding then replay the same schedule;
 - ``run.lr_scales`` ({parameter-name prefix: factor}, e.g. ``{frame_prompter: 3}``) multiplies
@@ -30,7 +31,7 @@ from lavis.runners.runner_base import RunnerBase
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
-from lavis_vila.checkpoints import load_checkpoint_file
+from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file
 from lavis_vila.registry import register_runner
 
 
@@ -115,7 +116,10 @@ class VilaRunner(RunnerBase):
     def setup_output_dir(self):
         output_dir = Path(self.config.run_cfg.output_dir).expanduser().resolve() / self.job_id
         result_dir = output_dir / "result"
-        result_dir.mkdir(parents=True, exist_ok=True)
+        if is_main_process():
+            output_dir.mkdir(parents=True, exist_ok=False)  # never share a folder with another run
+            result_dir.mkdir()
+        barrier()
         registry.mapping["paths"]["output_dir"] = str(output_dir)
         registry.mapping["paths"]["result_dir"] = str(result_dir)
         self.output_dir, self.result_dir = output_dir, result_dir
@@ -160,6 +164,7 @@ class VilaRunner(RunnerBase):
             if not self.evaluate_only:
                 logging.info("Start training epoch %d", cur_epoch)
                 self.log_stats(split_name="train", stats=self.train_epoch(cur_epoch))
+                self._save_checkpoint(cur_epoch, is_best=False)  # before validation, which may fail
             for split_name in self.valid_splits:
                 val_log = self.eval_epoch(split_name=split_name, cur_epoch=cur_epoch)
                 if val_log is not None and is_main_process():
@@ -170,7 +175,6 @@ class VilaRunner(RunnerBase):
                     self.log_stats(val_log, split_name)
             if self.evaluate_only:
                 break
-            self._save_checkpoint(cur_epoch, is_best=False)
             barrier()
 
         has_best = os.path.isfile(os.path.join(self.output_dir, "checkpoint_best.pth"))
@@ -203,6 +207,18 @@ class VilaRunner(RunnerBase):
         torch.save(checkpoint, path + ".tmp")
         os.replace(path + ".tmp", path)  # a stopped run never leaves a half-written checkpoint
 
+    @staticmethod
+    def best_so_far(checkpoint: dict, path: str):
+        """(best metric, its epoch) up to the resumed epoch. An epoch's checkpoint is written before
+        its validation; when that validation set a new best, ``checkpoint_best.pth`` beside it has it."""
+        best_path = os.path.join(os.path.dirname(path), "checkpoint_best.pth")
+        best = checkpoint.get("best_agg_metric", 0.0), checkpoint.get("best_epoch", 0)
+        if os.path.isfile(best_path):
+            newer = load_checkpoint_file(best_path, "checkpoint_best", mmap=True)  # reads no weights
+            if newer["epoch"] == checkpoint["epoch"]:
+                best = newer["best_agg_metric"], newer["best_epoch"]
+        return best
+
     def load_trainable_weights(self, model, state_dict, source: str):
         """Load a checkpoint that holds the trainable weights; frozen ones may be absent."""
         result = model.load_state_dict(state_dict, strict=False)
@@ -224,11 +240,14 @@ class VilaRunner(RunnerBase):
         if not os.path.isfile(url_or_filename):
             raise FileNotFoundError(f"run.resume_ckpt_path: no checkpoint file at {url_or_filename}")
         checkpoint = load_checkpoint_file(url_or_filename, "run.resume_ckpt_path", map_location=self.device)
+        missing = [key for key in ("model", "optimizer", "epoch") if key not in checkpoint]
+        if missing:
+            raise CheckpointError(f"run.resume_ckpt_path: '{url_or_filename}' is not a training checkpoint written "
+                                  f"by this runner (no {missing}); to start from its weights use model.finetuned")
         self.load_trainable_weights(self.unwrap_dist_model(self.model), checkpoint["model"], url_or_filename)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scaler and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.start_epoch = checkpoint["epoch"] + 1
-        self.best_agg_metric = checkpoint.get("best_agg_metric", 0.0)
-        self.best_epoch = checkpoint.get("best_epoch", 0)
+        self.best_agg_metric, self.best_epoch = self.best_so_far(checkpoint, url_or_filename)
         logging.info("Resumed from %s at epoch %d", url_or_filename, self.start_epoch)

@@ -14,6 +14,7 @@ passes one for ``run.amp``, gradient accumulation, progress lines), made device-
 autocast on the model's device, and the epoch averages reduced there. LAVIS's own loop autocasts
 and reduces on CUDA only, which stops an amp or ``torchrun`` run on a CPU.
 """
+import hashlib
 import inspect
 import json
 import logging
@@ -28,6 +29,7 @@ from lavis.common.logger import MetricLogger, SmoothedValue
 from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
 
+from lavis_vila.config_check import check_config, config_source
 from lavis_vila.registry import register_task
 from lavis_vila.tasks.metrics import accuracy_metrics
 
@@ -76,17 +78,23 @@ class VideoQAMultipleChoiceTask(BaseTask):
         self.log_freq = log_freq
         self.skipped_train_videos = []  # this rank's messages
         self.num_skipped_train_videos = 0  # all ranks, all epochs of this process
+        self.cfg = None  # the LAVIS Config, recorded next to every evaluation
 
     @classmethod
     def setup_task(cls, cfg=None, **kwargs):
+        """Also checks the whole config (LAVIS's ``train.py`` and ours both call this first)."""
+        if cfg is not None:
+            check_config(cfg, config_source(cfg))
         run = cfg.run_cfg if cfg is not None else {}
-        return cls(
+        task = cls(
             temperature_start=float(run.get("temperature_start", 1.0)),
             temperature_end=float(run.get("temperature_end", 0.01)),
             temperature_epochs=float(run.get("temperature_epochs", 50)),
             seed=int(run.get("seed", 42)),
             log_freq=int(run.get("log_freq", 50)),
         )
+        task.cfg = cfg
+        return task
 
     # ------------------------------------------------------------------ training
 
@@ -178,6 +186,21 @@ class VideoQAMultipleChoiceTask(BaseTask):
                 results.extend(self.valid_step(model, move_to(samples, device)))
         return results
 
+    def evaluated_weights(self, epoch, output_dir: str) -> dict:
+        """The checkpoint an evaluation used, and its sha256: the run's own for a training epoch or
+        the best one, else the model config's ``finetuned`` / ``pretrained``."""
+        path = os.path.join(output_dir, f"checkpoint_{epoch}.pth")
+        if not os.path.isfile(path):
+            model = self.cfg.model_cfg if self.cfg is not None else {}
+            path = model.get("finetuned") if model.get("load_finetuned") else model.get("pretrained")
+        if not path or not os.path.isfile(path):
+            return {"checkpoint": path, "sha256": None}
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                digest.update(block)
+        return {"checkpoint": os.path.abspath(path), "sha256": digest.hexdigest()}
+
     def after_evaluation(self, val_result, split_name, epoch, **kwargs):
         """De-duplicate by qid across ranks; write results and metrics JSON on the main process."""
         records = gather_objects(val_result)
@@ -196,6 +219,11 @@ class VideoQAMultipleChoiceTask(BaseTask):
             logging.warning("%s: %d unreadable videos left out of the metrics: %s", split_name, len(skipped), skipped)
         result_dir = registry.get_path("result_dir")
         output_dir = registry.get_path("output_dir")
+        metrics["evaluated_weights"] = self.evaluated_weights(epoch, output_dir)
+        config_path = os.path.join(output_dir, "config.json")
+        if self.cfg is not None and not os.path.exists(config_path):
+            with open(config_path, "w") as f:
+                json.dump({"source": config_source(self.cfg), **self.cfg.to_dict()}, f, indent=2)
         with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}.json"), "w") as f:
             json.dump(records, f, indent=1)
         with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}_metrics.json"), "w") as f:

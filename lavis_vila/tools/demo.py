@@ -18,16 +18,13 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
-
 from lavis_vila import launch
-from lavis_vila.checkpoints import load_state_dict_file
 from lavis_vila.datasets.mc_video_qa import MCVideoQADataset, load_annotations
 from lavis_vila.datasets.synthetic import QUESTION_TYPES, ensure_generated
 from lavis_vila.models import build_model
 from lavis_vila.processors import VideoEvalProcessor
 from lavis_vila.tools.make_synthetic import add_generator_arguments, generator_kwargs
-from lavis_vila.tools.merge_weights import merge
+from lavis_vila.tools.merge_weights import merge_files
 
 PROJECT = Path(__file__).resolve().parents[2] / "projects" / "vila"
 TRAIN = {stage: PROJECT / "train" / f"keyframe_qa_tiny_{stage}.yaml" for stage in ("teacher", "student", "vila")}
@@ -99,8 +96,7 @@ def run_seed(seed: int, args, progress: Progress) -> list:
     checkpoints["student"] = train("student", out, data_dir, seed)
     progress(f"seed {seed}: merging teacher and student into the ViLA init")
     merged = out / "vila_init.pth"
-    torch.save({"model": merge(load_state_dict_file(checkpoints["teacher"], "teacher checkpoint"),
-                               load_state_dict_file(checkpoints["student"], "student checkpoint"))}, merged)
+    merge_files(str(checkpoints["teacher"]), str(checkpoints["student"]), str(merged))
     progress(f"seed {seed}: stage 2, ViLA {T}->{K} with the Frame-Prompter and QFormer-Distiller")
     checkpoints["vila"] = train("vila", out, data_dir, seed, "model.load_finetuned=True", f"model.finetuned={merged}")
 

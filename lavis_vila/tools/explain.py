@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from lavis_vila.datasets.prompts import OPTION_LETTERS, mc_prompt  # noqa: E402
-from lavis_vila.models import build_model  # noqa: E402
+from lavis_vila.models import build_model, build_model_from_checkpoint  # noqa: E402
 from lavis_vila.processors import VideoEvalProcessor  # noqa: E402
 
 
@@ -81,15 +81,19 @@ def main(argv=None):
     parser.add_argument("--question", required=True)
     parser.add_argument("--options", nargs="+", required=True, help="2 to 5 answer options")
     parser.add_argument("--out", required=True, help="PNG to write")
-    parser.add_argument("--checkpoint", help="a trained vila checkpoint (default: the model type's weights)")
-    parser.add_argument("--model-type", default="tiny")
+    parser.add_argument("--checkpoint", help="a vila checkpoint written by training; the model is built from the "
+                                               "config it records (default: --model-type's own weights)")
+    parser.add_argument("--model-type", default="tiny", help="without --checkpoint: the vila model type")
     parser.add_argument("--start", type=float, help="clip start in seconds")
     parser.add_argument("--end", type=float, help="clip end in seconds")
     args = parser.parse_args(argv)
     if not 2 <= len(args.options) <= 5:
         parser.error("give 2 to 5 --options")
-    overrides = {"load_finetuned": True, "finetuned": args.checkpoint} if args.checkpoint else {}
-    model = build_model("vila", args.model_type, **overrides).eval()
+    model = (build_model_from_checkpoint(args.checkpoint, "--checkpoint") if args.checkpoint
+             else build_model("vila", args.model_type)).eval()
+    if not hasattr(model, "frame_prompter"):
+        parser.error(f"--checkpoint {args.checkpoint} is a {type(model).__name__} checkpoint; explain draws a vila "
+                     f"model's frame choice")
     result = explain(model, args.video, args.question, args.options, args.start, args.end)
     draw_strip(result, args.out, model.num_selected_frames)
     print(f"answer: Option {OPTION_LETTERS[result['answer']]} ({result['answer_text']})")

@@ -5,7 +5,7 @@
 """
 import argparse
 
-from lavis_vila.datasets.synthetic import generate
+from lavis_vila.datasets.synthetic import GeneratorError, generate
 
 
 def add_generator_arguments(parser: argparse.ArgumentParser, seed: bool = True) -> None:
@@ -28,10 +28,15 @@ def generator_kwargs(args: argparse.Namespace, seed: int = None) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Generate the keyframe_qa synthetic benchmark.")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--out", required=True, help="output directory: new, empty, or generated before")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a folder holding other files too (only the generated files are replaced)")
     add_generator_arguments(parser)
     args = parser.parse_args(argv)
-    out = generate(args.out, **generator_kwargs(args))
+    try:
+        out = generate(args.out, **generator_kwargs(args), force=args.force)
+    except GeneratorError as error:
+        parser.exit(1, f"make_synthetic: {error}\n")
     print(f"keyframe_qa written to {out}")
 
 

@@ -5,16 +5,21 @@
 The student init (K frames) fills the student slots (``Qformer``, ``query_tokens``, ``t5_proj``,
 ``ln_vision``); the teacher (T frames) fills the teacher slots (``Qformer_T``,
 ``query_tokens_T``, ``t5_proj_T``), as the official ``re_weight.py`` does. The Frame-Prompter
-and the distiller's decoder are not in either checkpoint: ViLA initialises them fresh. Then set
+and the distiller's decoder are not in either checkpoint: ViLA initialises them fresh, and the
+merged file says so (``partial``), so loading it is not mistaken for a wrong checkpoint. Then set
 ``model.load_finetuned: True`` and ``model.finetuned: MERGED`` in the stage-2 config.
+
+When both checkpoints record their training config (ours do), the teacher must have been trained
+on more frames than the student; swapped roles are refused.
 """
 import argparse
 import os
 
 import torch
 
-from lavis_vila.checkpoints import load_state_dict_file
+from lavis_vila.checkpoints import load_checkpoint_file, state_dict_of
 
+PARTIAL = "stage-2 ViLA initialisation (tools.merge_weights): the Frame-Prompter and the distiller start fresh"
 # student prefix -> teacher slot prefix
 TEACHER_SLOTS = {"Qformer.": "Qformer_T.", "query_tokens": "query_tokens_T", "t5_proj.": "t5_proj_T."}
 STUDENT_PREFIXES = tuple(TEACHER_SLOTS) + ("ln_vision.",)
@@ -52,16 +57,43 @@ def merge(teacher: dict, student: dict, teacher_name: str = "teacher", student_n
     return merged
 
 
+def trained_frames(checkpoint: dict):
+    """Frames per video the checkpoint was trained on (its training processor), if it records them."""
+    datasets = (checkpoint.get("config") or {}).get("datasets") or {}
+    frames = {d.get("vis_processor", {}).get("train", {}).get("num_frames") for d in datasets.values()}
+    return frames.pop() if len(frames) == 1 else None
+
+
+def check_roles(teacher: dict, student: dict, teacher_name: str, student_name: str) -> None:
+    teacher_frames, student_frames = trained_frames(teacher), trained_frames(student)
+    if teacher_frames is None or student_frames is None:
+        print("note: a checkpoint does not record its training frames; teacher and student roles not checked")
+    elif teacher_frames <= student_frames:
+        raise MergeError(
+            f"the teacher {teacher_name} was trained on {teacher_frames} frames and the student {student_name} on "
+            f"{student_frames}: the teacher must see more frames than the student; are --teacher and --student swapped?")
+
+
+def merge_files(teacher_path: str, student_path: str, out: str) -> dict:
+    """Read both checkpoints safely, check their roles, write the merged stage-2 init to ``out``."""
+    teacher = load_checkpoint_file(teacher_path, "--teacher")
+    student = load_checkpoint_file(student_path, "--student")
+    check_roles(teacher, student, teacher_path, student_path)
+    merged = merge(state_dict_of(teacher, teacher_path, "--teacher"), state_dict_of(student, student_path, "--student"),
+                   teacher_path, student_path)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    torch.save({"model": merged, "merged_from": {"teacher": teacher_path, "student": student_path},
+                "partial": PARTIAL}, out)
+    return merged
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Merge stage-1 teacher and student checkpoints for ViLA.")
     parser.add_argument("--teacher", required=True, help="T-frame vila_uniform checkpoint")
     parser.add_argument("--student", required=True, help="K-frame vila_uniform checkpoint")
     parser.add_argument("--out", required=True, help="merged checkpoint to write")
     args = parser.parse_args(argv)
-    merged = merge(load_state_dict_file(args.teacher, "--teacher"), load_state_dict_file(args.student, "--student"),
-                   args.teacher, args.student)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    torch.save({"model": merged, "merged_from": {"teacher": args.teacher, "student": args.student}}, args.out)
+    merged = merge_files(args.teacher, args.student, args.out)
     print(f"wrote {args.out}: {len(merged)} tensors (student and teacher slots)")
 
 

@@ -20,6 +20,10 @@ from typing import Callable, Iterator, Tuple
 from lavis_vila.datasets.mc_video_qa import validate_record
 
 
+class PrepareError(ValueError):
+    """A whole input file that cannot be read; the message names it."""
+
+
 class RowError(ValueError):
     pass
 
@@ -73,8 +77,13 @@ def read_jsonl(path: str) -> Iterator[Tuple[str, dict]]:
 
 
 def read_json_list(path: str) -> Iterator[Tuple[str, dict]]:
-    with open(path) as f:
-        rows = json.load(f)
+    try:
+        with open(path) as f:
+            rows = json.load(f)
+    except json.JSONDecodeError as error:
+        raise PrepareError(f"{path}: not valid JSON (truncated?): {error}") from None
+    if not isinstance(rows, list):
+        raise PrepareError(f"{path}: expected a JSON list of records, got {type(rows).__name__}")
     for index, row in enumerate(rows):
         yield f"{path}:record {index}", row
 
@@ -172,6 +181,14 @@ def convert(dataset: str, input_path: str, video_map: dict = None):
     return records, errors
 
 
+def read_video_map(path: str) -> dict:
+    try:
+        with open(path) as f:
+            return {str(k): v for k, v in json.load(f).items()}
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise PrepareError(f"{path}: not a JSON object mapping video ids to folders ({error})") from None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Convert an official annotation release to SeViLA's format.")
     parser.add_argument("dataset", choices=sorted(FORMATS))
@@ -181,14 +198,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.dataset == "nextqa" and not args.video_map:
         parser.error("nextqa needs --video-map map_vid_vidorID.json")
-    video_map = None
-    if args.video_map:
-        with open(args.video_map) as f:
-            video_map = {str(k): v for k, v in json.load(f).items()}
-
-    records, errors = convert(args.dataset, args.input, video_map)
+    try:
+        video_map = read_video_map(args.video_map) if args.video_map else None
+        records, errors = convert(args.dataset, args.input, video_map)
+    except PrepareError as error:
+        parser.exit(1, f"prepare: {error}\n")
     for error in errors:
         print(f"malformed row skipped: {error}", file=sys.stderr)
+    if not records:
+        parser.exit(1, f"prepare: no good rows in {args.input} ({len(errors)} malformed); nothing written\n")
     with open(args.output, "w") as f:
         json.dump(records, f, indent=1)
     print(f"{args.dataset}: wrote {len(records)} records to {args.output}; skipped {len(errors)} malformed rows")

@@ -24,7 +24,7 @@ if [ "$mode" = --dry-run ]; then
 else
   python=${PYTHON:-python3}
   site="$(mktemp -d)/site"
-  "$python" -m pip install --quiet --no-index --no-deps --target "$site" "${WHEELS:-.whl}"/*.whl
+  "$python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps --target "$site" "${WHEELS:-.whl}"/*.whl
   # Stand-ins that exist only in this throw-away environment. `import lavis` imports spacy
   # (img2prompt) and pycocoevalcap (captioning and dialogue tasks) at module level; this check
   # never calls them, and the real packages are too big to carry (see gpu_wheels.sh).
