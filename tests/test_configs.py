@@ -33,3 +33,25 @@ def test_project_config_loads_and_builds_its_model_and_builder(path):
         if cfg.model_cfg.arch == "vila":  # the video processors must feed the prompter all T frames
             for processor in filter(None, builder.vis_processors.values()):
                 assert processor.num_frames == model.num_candidate_frames
+
+
+GPU_CONFIGS = [p for p in PROJECT_CONFIGS if "keyframe_qa" not in p.name]
+
+
+@pytest.mark.parametrize("path", GPU_CONFIGS, ids=lambda p: p.name)
+def test_gpu_project_config_also_passes_the_check_under_lavis_runner_base(path, caplog):
+    cfg = Config(argparse.Namespace(cfg_path=str(path), options=["run.runner=runner_base"]))
+    check_config(cfg, str(path))
+    ignored = {r.getMessage().split("run.")[1].split(" ")[0] for r in caplog.records if "ignores it" in r.getMessage()}
+    assert ignored <= {"find_unused_parameters", "lr_scales"}  # what the README says runner_base ignores
+
+
+def test_the_gpu_check_config_passes_the_check_with_both_runners(tmp_path):
+    from lavis_vila.tools import gpu_check
+
+    args = argparse.Namespace(dry_run=False, batch_size=2)
+    path = gpu_check.write_config(str(tmp_path / "vila_32to4.yaml"), str(tmp_path / "data"), args)
+    for runner in ("runner_base", "vila_runner"):
+        cfg = Config(argparse.Namespace(cfg_path=path, options=[f"run.runner={runner}", f"run.output_dir={tmp_path}"]))
+        check_config(cfg, path)
+        assert cfg.model_cfg.t5_model == "flan_t5_xl" and cfg.run_cfg.amp is True
