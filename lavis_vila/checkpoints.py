@@ -5,8 +5,10 @@ weights, ``pretrained``, ``finetuned``, resume checkpoints, the tools' inputs) g
 ``load_checkpoint_file``, which loads with ``torch.load(weights_only=True)``: tensors, numbers,
 strings and plain containers only. Every file we write and every file LAVIS released holds only
 those. Anything else is refused, naming the file and the config key; nothing falls back to an
-unsafe load.
+unsafe load. ``load_into`` also refuses a checkpoint that does not cover the model it is loaded
+into.
 """
+import logging
 import os
 import re
 from urllib.parse import urlparse
@@ -69,3 +71,42 @@ def state_dict_of(checkpoint, source: str, config_key: str) -> dict:
 
 def load_state_dict_file(source: str, config_key: str) -> dict:
     return state_dict_of(load_checkpoint_file(source, config_key), source, config_key)
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint that does not fit the model it is loaded into."""
+
+
+def parameter_groups(names) -> str:
+    """``frame_prompter (3), distiller (4)``: parameter names counted by their top-level module."""
+    counts = {}
+    for name in names:
+        counts[name.split(".")[0]] = counts.get(name.split(".")[0], 0) + 1
+    return ", ".join(f"{module} ({count})" for module, count in counts.items())
+
+
+def load_into(model, source: str, config_key: str = "checkpoint", partial: bool = False):
+    """Load a checkpoint ({"model": state_dict} or a bare state dict) into ``model``.
+
+    Frozen backbone weights may be absent (checkpoints hold the trainable parts). A checkpoint that
+    leaves trainable parameters uncovered is refused, naming them, unless the load is a partial
+    initialisation: ``partial`` (``pretrained`` weights) or a checkpoint that says so itself
+    (``tools.merge_weights`` writes ``"partial": <why>``).
+    """
+    checkpoint = load_checkpoint_file(source, config_key)
+    result = model.load_state_dict(state_dict_of(checkpoint, source, config_key), strict=False)
+    trainable = {name for name, param in model.named_parameters() if param.requires_grad}
+    uncovered = sorted(trainable.intersection(result.missing_keys))
+    if uncovered and not (partial or checkpoint.get("partial")):
+        raise CheckpointMismatchError(
+            f"{config_key}: '{source}' does not cover {len(uncovered)} trainable parameters of "
+            f"{type(model).__name__}: {parameter_groups(uncovered)}. Is it a checkpoint of another model "
+            f"(a vila_uniform one for vila)? A stage-2 ViLA initialisation comes from tools.merge_weights.")
+    if uncovered:
+        logging.warning("%s: %s; these start from their initialisation: %s", source,
+                        checkpoint.get("partial") or "partial initialisation", parameter_groups(uncovered))
+    if result.unexpected_keys:
+        logging.warning("%s: %d checkpoint tensors this model does not have, not used: %s",
+                        source, len(result.unexpected_keys), parameter_groups(result.unexpected_keys))
+    logging.info("loaded checkpoint %s", source)
+    return result

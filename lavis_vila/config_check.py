@@ -15,9 +15,9 @@ An unknown key is an error naming the file, the section and the key, with the cl
 registered ones.
 """
 import difflib
-import inspect
 import logging
 import re
+from inspect import getsource, signature
 
 from lavis.common import dist_utils
 from lavis.common.registry import registry
@@ -44,7 +44,7 @@ def constructor_keys(cls) -> set:
         init = klass.__dict__.get("__init__")
         if init is None or klass is object:
             continue
-        for name, param in inspect.signature(init).parameters.items():
+        for name, param in signature(init).parameters.items():
             if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and name not in ("self", "empty"):
                 keys.add(name)
     return keys
@@ -56,7 +56,7 @@ def keys_read(objects, names=("config", "run_cfg", "run", "args")) -> set:
     pattern = re.compile(rf"\b(?:{variable})\.(?:get\(\s*[\"']([a-z_]\w*)[\"']|(?!get\b)([a-z_]\w*)\b(?!\s*\())")
     keys = set()
     for obj in objects:
-        for got, attribute in pattern.findall(inspect.getsource(obj)):
+        for got, attribute in pattern.findall(getsource(obj)):
             keys.add(got or attribute)
     return keys - {"run_cfg"}
 

@@ -42,4 +42,19 @@ def test_flops_on_meta_device_rank_sevila_above_vila(capsys):
 def test_data_path_measures_processor_and_raw_decord_frames_per_second():
     result = bench.data_path_fps(str(PANCAKE), repeats=3, num_frames=8, image_size=64)
     assert result["vila_video_eval"] > 0 and result["decord_get_batch"] > 0
-    assert result["ratio"] == pytest.approx(result["vila_video_eval"] / result["decord_get_batch"])
+
+
+def test_summary_ratios_are_computed_from_the_rows():
+    def row(model, mode, t, k, ms):
+        return bench.Row(model, mode, t, k, 1, "cpu", "fp32", latency_ms_median=ms, latency_ms_min=ms, latency_ms_max=ms)
+
+    rows = [row("vila", "efficient", 8, 4, 10.0), row("vila", "efficient", 32, 4, 40.0),
+            row("sevila_baseline", "efficient", 32, 4, 60.0), row("vila", "official_style", 8, 4, 25.0),
+            row("component:vit", "efficient", 8, 8, 6.0), row("component:llm", "efficient", 4, 4, 2.0)]
+    lines = bench.summary(rows).splitlines()
+    assert "  sevila_baseline(32->4) / vila(8->4)  = 6.00" in lines
+    assert "  sevila_baseline(32->4) / vila(32->4) = 1.50" in lines
+    assert "  vila(8->4) / (ViT on 8 frames + LLM encoder pass and decoder step) = 1.250" in lines
+    assert "  vila(8->4) official_style / efficient = 2.50" in lines
+    table = bench.format_table(rows)
+    assert "| vila | efficient | 8->4 | 10.0 (10.0-10.0) | 6.00x faster | - |" in table

@@ -19,20 +19,31 @@ def test_every_dataset_and_stage_has_project_configs():
         assert f"{dataset}_vila_{frames}to4_eval.yaml" in names
 
 
+def load(path, *options):
+    return Config(argparse.Namespace(cfg_path=str(path), options=list(options)))
+
+
 @pytest.mark.parametrize("path", PROJECT_CONFIGS, ids=lambda p: p.name)
-def test_project_config_loads_and_builds_its_model_and_builder(path):
-    cfg = Config(argparse.Namespace(cfg_path=str(path), options=None))
+def test_project_config_loads_and_its_processors_feed_the_model_all_candidate_frames(path):
+    cfg = load(path)
     check_config(cfg, str(path))  # every key is one a class reads
     assert registry.get_task_class(cfg.run_cfg.task) is not None
     assert registry.get_runner_class(cfg.run_cfg.runner) is not None
-    model_cls = registry.get_model_class(cfg.model_cfg.arch)
-    model = model_cls.from_config(cfg.model_cfg, empty=True)
     for name, dataset_cfg in cfg.datasets_cfg.items():
         builder = registry.get_builder_class(name)(dataset_cfg)
         builder.build_processors()
-        if cfg.model_cfg.arch == "vila":  # the video processors must feed the prompter all T frames
+        if cfg.model_cfg.get("num_candidate_frames"):  # the processors must feed the selector all T frames
             for processor in filter(None, builder.vis_processors.values()):
-                assert processor.num_frames == model.num_candidate_frames
+                assert processor.num_frames == cfg.model_cfg.num_candidate_frames
+
+
+DISTINCT_MODELS = sorted({(load(p).model_cfg.arch, load(p).model_cfg.model_type) for p in PROJECT_CONFIGS})
+
+
+@pytest.mark.parametrize("arch, model_type", DISTINCT_MODELS)
+def test_every_model_the_configs_name_builds_on_the_meta_device(arch, model_type):
+    path = next(p for p in PROJECT_CONFIGS if (load(p).model_cfg.arch, load(p).model_cfg.model_type) == (arch, model_type))
+    registry.get_model_class(arch).from_config(load(path).model_cfg, empty=True)
 
 
 GPU_CONFIGS = [p for p in PROJECT_CONFIGS if "keyframe_qa" not in p.name]

@@ -5,7 +5,7 @@ import torch
 from lavis.common.registry import registry
 
 from lavis_vila.datasets import AnnotationError, MCVideoQADataset
-from lavis_vila.datasets.prompts import mc_prompt, vlep_prompt
+from lavis_vila.prompts import mc_prompt, vlep_prompt
 from lavis_vila.datasets.synthetic import QUESTION_TYPES, generate
 from lavis_vila.processors import VideoDecodeError, VideoEvalProcessor
 

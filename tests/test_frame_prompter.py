@@ -62,3 +62,14 @@ def test_sampled_evaluation_selection_varies_like_the_official_code():
 def test_candidate_frames_must_split_evenly_into_segments():
     with pytest.raises(ValueError, match=r"num_candidate_frames \(10\) must be divisible by num_selected_frames \(4\)"):
         FramePrompter(num_tokens=N, num_candidate_frames=10, num_selected_frames=4)
+
+
+def test_scores_and_choice_on_fixed_inputs_match_the_recorded_values():
+    torch.manual_seed(0)
+    prompter = FramePrompter(num_tokens=5, num_candidate_frames=6, num_selected_frames=2).eval()
+    features = torch.linspace(-2, 2, 2 * 6 * 5 * 3).reshape(2, 6, 5, 3).sin()  # (B, T, N, C)
+    selection = prompter(features)
+    expected = torch.tensor([-0.07238, -0.21571, -0.1116, 0.06139, -0.29264, -0.14994,
+                             -0.47355, -0.11493, -0.7214, -0.4766, -0.08147, -0.77104]).reshape(2, 2, 3)
+    torch.testing.assert_close(selection.logits, expected, atol=1e-5, rtol=0)
+    assert selection.frame_indices.tolist() == [[0, 3], [1, 4]]

@@ -151,7 +151,7 @@ def test_one_step_letter_scores_equal_a_teacher_forced_full_decoder_pass(vila):
 
 
 def test_wrong_number_of_candidate_frames_is_a_clear_error(vila):
-    with pytest.raises(ValueError, match="vila expects 16 candidate frames per video, got 8"):
+    with pytest.raises(ValueError, match="ViLA expects 16 candidate frames per video, got 8"):
         vila.eval().predict_answers(tiny_batch(8))
 
 

@@ -14,7 +14,7 @@ from lavis_vila.config_check import ConfigError, check_config
 from lavis_vila.datasets.builders import KeyframeQABuilder
 from lavis_vila.datasets.synthetic import GeneratorError
 from lavis_vila.models import build_model
-from lavis_vila.models.video_instruct import CheckpointMismatchError
+from lavis_vila.checkpoints import CheckpointMismatchError
 from lavis_vila.tools import merge_weights
 
 TRAIN_CFG = REPO_ROOT / "projects" / "vila" / "train" / "keyframe_qa_tiny_vila.yaml"

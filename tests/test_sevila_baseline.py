@@ -3,7 +3,7 @@ import torch
 from lavis.models import load_model_and_preprocess
 
 from conftest import QUESTION, tiny_batch
-from lavis_vila.datasets.prompts import localizer_prompt
+from lavis_vila.prompts import localizer_prompt
 from lavis_vila.models import build_model
 
 

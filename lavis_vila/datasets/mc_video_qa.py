@@ -18,7 +18,7 @@ from typing import List, Optional
 
 from torch.utils.data import Dataset, default_collate
 
-from lavis_vila.datasets.prompts import PROMPTS, answer_text
+from lavis_vila.prompts import PROMPTS, answer_text
 from lavis_vila.processors.video import VideoDecodeError
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")

@@ -18,9 +18,9 @@ from functools import cached_property
 
 import torch
 
-from lavis_vila.datasets.prompts import localizer_prompt
+from lavis_vila.prompts import localizer_prompt
 from lavis_vila.models.paths import model_config_paths
-from lavis_vila.models.video_instruct import VideoInstructModel, check_batch, freeze
+from lavis_vila.models.video_instruct import FrameChoice, VideoInstructModel, freeze
 from lavis_vila.registry import register_model
 
 
@@ -63,34 +63,14 @@ class SeViLABaseline(VideoInstructModel):
         logits = self.next_token_logits(per_frame, per_frame_text, self.answer_prefix_ids[:1])  # (B*T, V)
         return logits[:, self.yes_token_id].reshape(batch_size, num_frames)
 
-    def select_frames(self, frames: torch.Tensor, qa_input):
-        """Top-K frames by relevance, in time order: selected (B, K, N, C) and indices (B, K)."""
-        if frames.shape[1] != self.num_candidate_frames:
-            raise ValueError(
-                f"sevila_baseline expects {self.num_candidate_frames} candidate frames per video, got "
-                f"{frames.shape[1]}; set the video processor's num_frames to num_candidate_frames"
-            )
-        relevance = self.frame_relevance(frames, qa_input)
+    def select_frames(self, frames: torch.Tensor, samples: dict, temperature: float) -> FrameChoice:
+        """Top-K frames by relevance, in time order: (B, T, N, C) -> (B, K, N, C). The localizer is
+        frozen: ``forward`` trains the answerer on its keyframes (SeViLA's answerer fine-tuning)."""
+        with torch.no_grad():
+            relevance = self.frame_relevance(frames, samples["qa_input"])  # (B, T)
         indices = relevance.topk(self.num_selected_frames, dim=-1).indices.sort(dim=-1).values  # (B, K)
         selected = frames[torch.arange(frames.shape[0], device=frames.device)[:, None], indices]
-        return selected, indices
-
-    def forward(self, samples):
-        check_batch(samples)
-        frames = self.encode_frames(samples["video"])
-        with torch.no_grad():
-            selected, _ = self.select_frames(frames, samples["qa_input"])
-        instruction = self.tokenize_instruction(samples["qa_input"])
-        answer_tokens = self.frame_tokens(selected, instruction, self.Qformer, self.query_tokens, self.t5_proj)
-        loss = self.answer_loss(answer_tokens, samples["qa_input"], samples["qa_output"])
-        return {"loss": loss, "loss_vqa": loss}
-
-    def answer_scores(self, samples):
-        frames = self.encode_frames(samples["video"])
-        selected, indices = self.select_frames(frames, samples["qa_input"])
-        instruction = self.tokenize_instruction(samples["qa_input"])
-        answer_tokens = self.frame_tokens(selected, instruction, self.Qformer, self.query_tokens, self.t5_proj)
-        return self.option_scores(answer_tokens, samples["qa_input"], samples["num_option"]), indices
+        return FrameChoice(selected, indices)
 
     def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint", partial: bool = False):
         """A checkpoint without localizer weights (BLIP-2, InstructBLIP, vila_uniform) initialises

@@ -7,31 +7,23 @@ Tensor legend used in comments: B batch, T candidate frames, K selected frames, 
 the Q-Former, N ViT tokens per frame, C ViT width, Q query tokens, D LLM width, V vocab.
 """
 import logging
+from dataclasses import dataclass
 from functools import cached_property
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from lavis.models.base_model import BaseModel
 from torch import nn
+from transformers import BatchEncoding
 
-from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file, state_dict_of
+from lavis_vila.checkpoints import load_into
 from lavis_vila.config_check import check_model_section, constructor_keys
 from lavis_vila.models import backbones
+from lavis_vila.models.frame_prompter import FrameSelection
 from lavis_vila.models.precision import DTYPES, autocast_to, cast_matmul_weights
+from lavis_vila.prompts import ANSWER_PREFIX, OPTION_LETTERS, answer_text
 
-OPTION_LETTERS = "ABCDE"
-
-
-class CheckpointMismatchError(CheckpointError):
-    """A checkpoint that does not fit the model it is loaded into."""
-
-
-def parameter_groups(names) -> str:
-    """``frame_prompter (3), distiller (4)``: parameter names counted by their top-level module."""
-    counts = {}
-    for name in names:
-        counts[name.split(".")[0]] = counts.get(name.split(".")[0], 0) + 1
-    return ", ".join(f"{module} ({count})" for module, count in counts.items())
 
 
 def check_batch(samples: dict) -> None:
@@ -45,6 +37,36 @@ def check_batch(samples: dict) -> None:
             raise ValueError(f"samples['{key}'] must be a list with one entry per video, got the string {value[:60]!r}")
         if len(value) != batch_size:
             raise ValueError(f"samples['{key}'] has {len(value)} entries for {batch_size} videos")
+
+
+@dataclass
+class FrameChoice:
+    """The frames a model's ``select_frames`` keeps: features (B, F, N, C), their indices (B, F),
+    increasing, and the Frame-Prompter's selection where there is one."""
+
+    frames: torch.Tensor
+    frame_idx: torch.Tensor
+    selection: Optional[FrameSelection] = None
+
+
+@dataclass
+class StudentPass:
+    """One pass of the student path: all frames' features (B, T, N, C), the tokenized
+    instruction, the choice, and the chosen frames' LLM-space tokens (B, F*Q, D)."""
+
+    frames: torch.Tensor
+    instruction: BatchEncoding
+    choice: FrameChoice
+    tokens: torch.Tensor
+
+
+@dataclass
+class AnswerScores:
+    """(B, 5) option scores (-inf past each ``num_option``), the frames used (B, F), the selection."""
+
+    scores: torch.Tensor
+    frame_idx: torch.Tensor
+    selection: Optional[FrameSelection] = None
 
 
 def freeze(module: nn.Module) -> None:
@@ -68,6 +90,8 @@ class VideoInstructModel(BaseModel):
     tokens whose second step's scores are read. The visual tokens are identical, and so are the
     scores once the model's first generated token is "Option", as a trained model's is.
     """
+
+    num_candidate_frames: Optional[int] = None  # T, for models that select among the frames they get
 
     def __init__(
         self,
@@ -243,21 +267,21 @@ class VideoInstructModel(BaseModel):
 
     @cached_property
     def answer_prefix_ids(self) -> torch.Tensor:
-        """Decoder input for scoring: [decoder start] + tokens of "Option"."""
-        prefix = self.t5_tokenizer("Option", add_special_tokens=False).input_ids
+        """Decoder input for scoring: [decoder start] + tokens of ``ANSWER_PREFIX``."""
+        prefix = self.t5_tokenizer(ANSWER_PREFIX, add_special_tokens=False).input_ids
         return torch.tensor([self.t5_model.config.decoder_start_token_id] + prefix)
 
     @cached_property
     def option_letter_ids(self) -> torch.Tensor:
-        """T5 ids of the letter that follows "Option" for A..E, read from the tokenizer."""
+        """T5 ids of the letter that follows the answer prefix for A..E, read from the tokenizer."""
         prefix = self.answer_prefix_ids[1:].tolist()
         letter_ids = []
-        for letter in OPTION_LETTERS:
-            ids = self.t5_tokenizer(f"Option {letter}", add_special_tokens=False).input_ids
+        for index in range(len(OPTION_LETTERS)):
+            ids = self.t5_tokenizer(answer_text(index), add_special_tokens=False).input_ids
             if ids[:-1] != prefix:
                 raise ValueError(
-                    f"The T5 tokenizer splits 'Option {letter}' into {ids}; expected the ids of "
-                    f"'Option' {prefix} followed by one letter token"
+                    f"The T5 tokenizer splits '{answer_text(index)}' into {ids}; expected the ids of "
+                    f"'{ANSWER_PREFIX}' {prefix} followed by one letter token"
                 )
             letter_ids.append(ids[-1])
         return torch.tensor(letter_ids)
@@ -294,7 +318,7 @@ class VideoInstructModel(BaseModel):
         return output.logits[:, -1].float()
 
     def option_scores(self, visual_tokens: torch.Tensor, qa_input, num_option) -> torch.Tensor:
-        """Letter logits after "Option": (B, 5) scores for A..E, -inf past each ``num_option``."""
+        """Letter logits after the answer prefix: (B, 5) scores for A..E, -inf past each ``num_option``."""
         device = visual_tokens.device
         logits = self.next_token_logits(visual_tokens, qa_input, self.answer_prefix_ids)  # (B, V)
         letter_logits = logits[:, self.option_letter_ids.to(device)]  # (B, 5)
@@ -305,9 +329,38 @@ class VideoInstructModel(BaseModel):
         valid = torch.arange(len(OPTION_LETTERS), device=device) < num_option
         return letter_logits.masked_fill(~valid, float("-inf"))
 
-    def answer_scores(self, samples):
-        """(B, 5) option scores and (B, F) indices of the frames used; defined by each model."""
-        raise NotImplementedError
+    # ------------------------------------------------------------------ the student path
+
+    def select_frames(self, frames: torch.Tensor, samples: dict, temperature: float) -> "FrameChoice":
+        """The hook each model defines: which encoded frames (B, T, N, C) the answer sees. Here: all."""
+        batch_size, num_frames = frames.shape[:2]
+        return FrameChoice(frames, torch.arange(num_frames, device=frames.device).expand(batch_size, -1))
+
+    def student_pass(self, samples: dict, temperature: float = 1.0) -> "StudentPass":
+        """Encode every frame, select (the model's hook), then Q-Former and projection on the chosen."""
+        frames = self.encode_frames(samples["video"])  # (B, T, N, C)
+        if self.num_candidate_frames is not None and frames.shape[1] != self.num_candidate_frames:
+            raise ValueError(
+                f"{type(self).__name__} expects {self.num_candidate_frames} candidate frames per video, got "
+                f"{frames.shape[1]}; set the video processor's num_frames to num_candidate_frames")
+        choice = self.select_frames(frames, samples, temperature)
+        instruction = self.tokenize_instruction(samples["qa_input"])
+        tokens = self.frame_tokens(choice.frames, instruction, self.Qformer, self.query_tokens, self.t5_proj)
+        return StudentPass(frames=frames, instruction=instruction, choice=choice, tokens=tokens)
+
+    def forward(self, samples: dict, temperature: float = 1.0) -> dict:
+        """Loss dict; ``temperature`` is the Gumbel temperature the task schedules (for selectors)."""
+        check_batch(samples)
+        return self.losses(self.student_pass(samples, temperature), samples)
+
+    def losses(self, student: "StudentPass", samples: dict) -> dict:
+        loss = self.answer_loss(student.tokens, samples["qa_input"], samples["qa_output"])
+        return {"loss": loss, "loss_vqa": loss}
+
+    def answer_scores(self, samples: dict) -> "AnswerScores":
+        student = self.student_pass(samples)
+        scores = self.option_scores(student.tokens, samples["qa_input"], samples["num_option"])
+        return AnswerScores(scores=scores, frame_idx=student.choice.frame_idx, selection=student.choice.selection)
 
     @torch.no_grad()  # not inference_mode: tensors cached here must stay usable for training
     def predict_answers(self, samples, **kwargs):
@@ -317,37 +370,14 @@ class VideoInstructModel(BaseModel):
         ``frame_idx`` (per sample, the increasing indices of the frames the answer used).
         """
         check_batch(samples)
-        scores, frame_idx = self.answer_scores(samples)
-        return {"prediction": scores.argmax(-1).tolist(), "frame_idx": frame_idx.tolist()}
+        answer = self.answer_scores(samples)
+        return {"prediction": answer.scores.argmax(-1).tolist(), "frame_idx": answer.frame_idx.tolist()}
 
     # ------------------------------------------------------------------ checkpoints
 
     def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint", partial: bool = False):
-        """Load a LAVIS-style checkpoint ({"model": state_dict} or a bare state dict) safely.
-
-        Frozen backbone weights may be absent (checkpoints hold the trainable parts). A checkpoint
-        that leaves trainable parameters uncovered is refused, naming them, unless the load is a
-        partial initialisation: ``partial`` (``pretrained`` weights) or a checkpoint that says so
-        itself (``tools.merge_weights`` writes ``"partial": <why>``).
-        """
-        checkpoint = load_checkpoint_file(url_or_filename, config_key)
-        state_dict = state_dict_of(checkpoint, url_or_filename, config_key)
-        result = self.load_state_dict(state_dict, strict=False)
-        trainable = {name for name, param in self.named_parameters() if param.requires_grad}
-        uncovered = sorted(trainable.intersection(result.missing_keys))
-        if uncovered and not (partial or checkpoint.get("partial")):
-            raise CheckpointMismatchError(
-                f"{config_key}: '{url_or_filename}' does not cover {len(uncovered)} trainable parameters of "
-                f"{type(self).__name__}: {parameter_groups(uncovered)}. Is it a checkpoint of another model "
-                f"(a vila_uniform one for vila)? A stage-2 ViLA initialisation comes from tools.merge_weights.")
-        if uncovered:
-            logging.warning("%s: %s; these start from their initialisation: %s", url_or_filename,
-                            checkpoint.get("partial") or "partial initialisation", parameter_groups(uncovered))
-        if result.unexpected_keys:
-            logging.warning("%s: %d checkpoint tensors this model does not have, not used: %s",
-                            url_or_filename, len(result.unexpected_keys), parameter_groups(result.unexpected_keys))
-        logging.info("loaded checkpoint %s", url_or_filename)
-        return result
+        """Load a LAVIS-style checkpoint safely; see ``checkpoints.load_into`` for what is refused."""
+        return load_into(self, url_or_filename, config_key, partial)
 
     def load_checkpoint_from_config(self, cfg, **kwargs):
         """LAVIS's keys: ``finetuned`` when ``load_finetuned``, else ``pretrained``; null = random."""

@@ -20,7 +20,7 @@ from lavis_vila.models.backbones import device_context
 from lavis_vila.models.distiller import QFormerDistiller
 from lavis_vila.models.frame_prompter import FramePrompter
 from lavis_vila.models.paths import model_config_paths
-from lavis_vila.models.video_instruct import VideoInstructModel, check_batch, freeze
+from lavis_vila.models.video_instruct import FrameChoice, StudentPass, VideoInstructModel, freeze
 from lavis_vila.registry import register_model
 
 
@@ -88,46 +88,23 @@ class ViLA(VideoInstructModel):
         frozen = super().frozen_modules()
         return frozen if self.teacher_shares_student_qformer else frozen + [self.Qformer_T]
 
-    def select_frames(self, frames: torch.Tensor, temperature: float = 1.0):
-        """(B, T, N, C) -> selected (B, K, N, C) and the ``FrameSelection``."""
-        if frames.shape[1] != self.num_candidate_frames:
-            raise ValueError(
-                f"vila expects {self.num_candidate_frames} candidate frames per video, got "
-                f"{frames.shape[1]}; set the video processor's num_frames to num_candidate_frames"
-            )
-        sample = self.training or self.eval_gumbel_noise
+    def select_frames(self, frames: torch.Tensor, samples: dict, temperature: float) -> FrameChoice:
+        """The Frame-Prompter keeps K of the T frames (B, T, N, C) -> (B, K, N, C), one per segment."""
         selection = self.frame_prompter(
-            frames, temperature=temperature if self.training else self.eval_temperature, sample=sample
+            frames,
+            temperature=temperature if self.training else self.eval_temperature,
+            sample=self.training or self.eval_gumbel_noise,
         )
-        return self.frame_prompter.gather(frames, selection), selection
+        return FrameChoice(self.frame_prompter.gather(frames, selection), selection.frame_indices, selection)
 
-    def forward(self, samples, temperature: float = 1.0):
-        """Loss dict; ``temperature`` is the Gumbel temperature, scheduled by the task."""
-        check_batch(samples)
-        frames = self.encode_frames(samples["video"])  # (B, T, N, C)
-        selected, _ = self.select_frames(frames, temperature)  # (B, K, N, C)
-        instruction = self.tokenize_instruction(samples["qa_input"])
-        student = self.frame_tokens(selected, instruction, self.Qformer, self.query_tokens, self.t5_proj)
-        loss_vqa = self.answer_loss(student, samples["qa_input"], samples["qa_output"])
+    def losses(self, student: StudentPass, samples: dict) -> dict:
+        """L_vqa + distill_weight * MSE(decoder(student tokens), teacher tokens) in training."""
+        losses = super().losses(student, samples)
         if not (self.training and self.distill_weight > 0):
-            return {"loss": loss_vqa, "loss_vqa": loss_vqa}
-
+            return losses
         with torch.no_grad():
             teacher = self.frame_tokens(
-                frames, instruction, self.teacher_qformer, self.query_tokens_T, self.t5_proj_T
+                student.frames, student.instruction, self.teacher_qformer, self.query_tokens_T, self.t5_proj_T
             )  # (B, T*Q, D)
-        loss_distill = self.distiller(student, teacher)
-        return {
-            "loss": loss_vqa + self.distill_weight * loss_distill,
-            "loss_vqa": loss_vqa,
-            "loss_distill": loss_distill,
-        }
-
-    def answer_scores(self, samples):
-        """Student path only: K prompted frames answer; ``frame_idx`` is the prompter's choice."""
-        frames = self.encode_frames(samples["video"])
-        selected, selection = self.select_frames(frames)
-        instruction = self.tokenize_instruction(samples["qa_input"])
-        student = self.frame_tokens(selected, instruction, self.Qformer, self.query_tokens, self.t5_proj)
-        scores = self.option_scores(student, samples["qa_input"], samples["num_option"])
-        return scores, selection.frame_indices
+        loss_distill = self.distiller(student.tokens, teacher)
+        return {**losses, "loss": losses["loss"] + self.distill_weight * loss_distill, "loss_distill": loss_distill}

@@ -15,7 +15,6 @@ autocast on the model's device, and the epoch averages reduced there. LAVIS's ow
 and reduces on CUDA only, which stops an amp or ``torchrun`` run on a CPU.
 """
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -108,11 +107,7 @@ class VideoQAMultipleChoiceTask(BaseTask):
         self.skipped_train_videos.extend(samples.pop("skipped", []))
         if len(samples["qid"]) == 0:  # every video of the batch was unreadable
             return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
-        module = model.module if hasattr(model, "module") else model
-        kwargs = {}
-        if "temperature" in inspect.signature(module.forward).parameters:
-            kwargs["temperature"] = self.temperature(samples)
-        return model(samples, **kwargs)["loss"]
+        return model(samples, temperature=self.temperature(samples))["loss"]  # every model takes it
 
     def _train_inner_loop(self, epoch, iters_per_epoch, model, data_loader, optimizer, lr_scheduler, scaler=None,
                           start_iters=None, log_freq=50, cuda_enabled=False, accum_grad_iters=1):

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lavis_vila.datasets.prompts import mc_prompt
+from lavis_vila.prompts import mc_prompt
 from lavis_vila.models import build_model
 from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokenizer
 from lavis_vila.models.precision import DTYPES

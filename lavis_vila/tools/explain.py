@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from lavis_vila.datasets.prompts import OPTION_LETTERS, mc_prompt  # noqa: E402
+from lavis_vila.prompts import OPTION_LETTERS, mc_prompt  # noqa: E402
 from lavis_vila.models import build_model, build_model_from_checkpoint  # noqa: E402
 from lavis_vila.processors import VideoEvalProcessor  # noqa: E402
 
@@ -27,16 +27,15 @@ def explain(model, video: str, question: str, options, start=None, end=None) -> 
     frames, indices = processor(video, start, end)
     pixels, _ = processor.decode(video, start, end)  # (T, 3, S, S) uint8, for drawing
     qa_input = mc_prompt(question, options)
-    features = model.encode_frames(frames[None])  # (1, T, N, C)
-    _, selection = model.select_frames(features)
-    scores, frame_idx = model.answer_scores({"video": frames[None], "qa_input": [qa_input], "num_option": [len(options)]})
-    answer = int(scores.argmax(-1))
+    scores = model.answer_scores({"video": frames[None], "qa_input": [qa_input], "num_option": [len(options)]})
+    answer = int(scores.scores.argmax(-1))
+    frame_idx = scores.frame_idx[0].tolist()
     return {
         "answer": answer,
         "answer_text": options[answer],
-        "frame_idx": frame_idx[0].tolist(),
-        "video_frame_numbers": [indices[i] for i in frame_idx[0].tolist()],
-        "probabilities": selection.probabilities[0].flatten().tolist(),  # (T,) within-segment softmax
+        "frame_idx": frame_idx,
+        "video_frame_numbers": [indices[i] for i in frame_idx],
+        "probabilities": scores.selection.probabilities[0].flatten().tolist(),  # (T,) within-segment softmax
         "pixels": pixels,
         "question": question,
         "options": list(options),

@@ -1,17 +1,19 @@
-"""Prompt templates of SeViLA / ViLA (paper §3.4), word for word.
+"""Prompt templates of SeViLA / ViLA (paper §3.4), word for word, and the option letters.
 
-The same ``qa_input`` goes to the Q-Former (as its instruction) and to the LLM (after the
-visual tokens); the target is ``"Option X"``.
+The only place these strings are spelled. The same ``qa_input`` goes to the Q-Former (as its
+instruction) and to the LLM (after the visual tokens); the target is ``"Option X"``, which the
+models score by the letter after ``ANSWER_PREFIX``.
 """
 from typing import Sequence
 
 OPTION_LETTERS = "ABCDE"
+ANSWER_PREFIX = "Option"
 MC_INSTRUCTION = "Considering the information presented in the frame, select the correct answer from the options."
 VLEP_QUESTION = "Upon observing the provided frames, what is the most probable subsequent event?"
 
 
 def format_options(options: Sequence[str]) -> str:
-    return "".join(f" Option {OPTION_LETTERS[i]}: {option}" for i, option in enumerate(options))
+    return "".join(f" {ANSWER_PREFIX} {OPTION_LETTERS[i]}: {option}" for i, option in enumerate(options))
 
 
 def mc_prompt(question: str, options: Sequence[str]) -> str:
@@ -28,7 +30,8 @@ PROMPTS = {"mc": mc_prompt, "vlep": vlep_prompt}
 
 
 def answer_text(answer: int) -> str:
-    return f"Option {OPTION_LETTERS[answer]}"
+    """The target text of option index ``answer``: ``"Option B"`` for 1."""
+    return f"{ANSWER_PREFIX} {OPTION_LETTERS[answer]}"
 
 
 LOCALIZER_INSTRUCTION = (
