@@ -35,7 +35,7 @@ class _ThenImportLavisVila:
         self.loader.exec_module(module)
         import importlib
 
-        importlib.import_module("lavis_vila")
+        importlib.import_module("lavis_vila").register()
 
 
 def install() -> None:

@@ -44,6 +44,7 @@ setup(
         "torch==2.14.1",
         "torchvision==0.29.1",
         "decord==0.6.0",
+        "filelock",
         "sentencepiece",
         "matplotlib",
         "tqdm",

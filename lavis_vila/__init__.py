@@ -1,11 +1,27 @@
-"""ViLA (ECCV 2024) for LAVIS: ``import lavis_vila`` registers every class with LAVIS's registry.
+"""ViLA (ECCV 2024) for LAVIS.
 
-Registered names: models ``vila``, ``vila_uniform``; processors ``vila_video_train``,
-``vila_video_eval``, ``vila_question``; builders ``nextqa``, ``star``, ``how2qa``, ``tvqa``,
-``vlep``, ``keyframe_qa``; task ``videoqa_mc``; runner ``vila_runner``.
+Once the package is installed, its classes are in LAVIS's registry as soon as a program imports
+``lavis`` (``lavis_vila_autoload``). ``import lavis_vila`` does the same: it registers at once when
+LAVIS is already imported, else when it is. The package itself imports neither torch nor LAVIS,
+so light tools such as ``tools.prepare`` start at once.
+
+Registered names: models ``vila``, ``vila_uniform``, ``sevila_baseline``; processors
+``vila_video_train``, ``vila_video_eval``, ``vila_question``; builders ``nextqa``, ``star``,
+``how2qa``, ``tvqa``, ``vlep``, ``keyframe_qa``; task ``videoqa_mc``; runner ``vila_runner``.
 """
-import lavis  # noqa: F401  (LAVIS registers its own classes first)
+import sys
 
-from lavis_vila import datasets, models, processors, runners, tasks  # noqa: F401
+import lavis_vila_autoload
 
 __version__ = "0.1.0"
+
+
+def register() -> None:
+    """Import every module that registers a class with LAVIS (LAVIS registers its own first)."""
+    from lavis_vila import datasets, models, processors, runners, tasks  # noqa: F401
+
+
+if "lavis" in sys.modules:
+    register()
+else:
+    lavis_vila_autoload.install()

@@ -14,7 +14,6 @@ import re
 from urllib.parse import urlparse
 
 import torch
-from lavis.common.dist_utils import download_cached_file
 
 
 class CheckpointError(ValueError):
@@ -32,6 +31,8 @@ def is_url(source: str) -> bool:
 def resolve_file(source: str, config_key: str) -> str:
     """Return a local path for a URL (downloaded to LAVIS's cache) or an existing file."""
     if is_url(source):
+        from lavis.common.dist_utils import download_cached_file  # LAVIS's cache; imported on use only
+
         return download_cached_file(source, check_hash=False, progress=True)
     if os.path.isfile(source):
         return source

@@ -147,6 +147,19 @@ def check_config(cfg, source: str) -> None:
         for kind in ("vis_processor", "text_processor"):
             for split, section in (dataset.get(kind) or {}).items():
                 check_processor_section(section, f"{source}: datasets.{name}.{kind}.{split}")
+        check_frame_counts(cfg.model_cfg, dataset, f"{source}: datasets.{name}")
+
+
+def check_frame_counts(model, dataset, where: str) -> None:
+    """A frame selector must receive all of its T candidates from each video processor."""
+    expected = model.get("num_candidate_frames")
+    if expected is None:
+        return
+    for split, section in (dataset.get("vis_processor") or {}).items():
+        frames = (section or {}).get("num_frames")
+        if frames is not None and frames != expected:
+            raise ConfigError(f"{where}.vis_processor.{split}.num_frames is {frames} but model.num_candidate_frames is "
+                              f"{expected}: the processor must give the model all of its candidate frames")
 
 
 def config_source(cfg) -> str:

@@ -3,7 +3,11 @@
 Runs ``run.test_splits`` with the weights the model config names (``model.finetuned`` with
 ``model.load_finetuned: True``). Also ``vila-evaluate``, and under ``torchrun``.
 """
-from lavis_vila import launch
+from lavis_vila.cli import quiet_third_party_warnings
+
+quiet_third_party_warnings()  # before launch imports torch and LAVIS
+
+from lavis_vila import launch  # noqa: E402
 
 
 def main(argv=None):

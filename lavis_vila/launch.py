@@ -7,10 +7,8 @@ import argparse
 import datetime
 import logging
 import os
-import random
 import secrets
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from omegaconf import OmegaConf
@@ -22,12 +20,13 @@ from lavis.common.registry import registry
 
 import lavis_vila  # noqa: F401  (registers our classes)
 from lavis_vila.config_check import check_names
+from lavis_vila.tasks.videoqa_mc import seed_everything
 import lavis.runners  # noqa: F401  (registers runner_base)
 import lavis.common.optims  # noqa: F401  (registers the lr schedulers)
 
 
 def parse_args(argv=None, description=""):
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--cfg-path", required=True, help="path to the project YAML")
     parser.add_argument("--options", nargs="+", help="override config values: key=value (OmegaConf dotlist)")
     return parser.parse_args(argv)
@@ -51,14 +50,6 @@ def init_distributed(run_cfg) -> None:
     logging.info("process group: rank %d of %d, backend %s", rank, world_size, backend)
 
 
-def seed_all(seed: int) -> None:
-    """The same seed on every rank, so randomly initialised parts are identical across ranks;
-    the task reseeds each training epoch per rank for data order and augmentation."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def job_id() -> str:
     """A timestamp plus a random suffix, so runs started together get their own folders; every
     rank takes rank 0's, so all ranks write to one folder."""
@@ -75,7 +66,9 @@ def setup(argv=None, description=""):
                 args.cfg_path)
     cfg = Config(args)
     init_distributed(cfg.run_cfg)
-    seed_all(int(cfg.run_cfg.get("seed", 42)))
+    # The same seed on every rank, so randomly initialised parts are identical across ranks; the
+    # task reseeds each training epoch per rank for data order and augmentation.
+    seed_everything(int(cfg.run_cfg.get("seed", 42)))
     setup_logger()
     cfg.pretty_print()
     task = tasks.setup_task(cfg)

@@ -4,9 +4,10 @@ LAVIS's ``register_*`` decorators raise ``KeyError`` when a name is taken. Re-ex
 our modules (``importlib.reload``, a second import under another path) would then fail, so
 these wrappers accept a re-registration of the *same* class (same module and qualified name)
 and still refuse a clash with anything else.
-"""
-from lavis.common.registry import registry
 
+LAVIS's registry is imported on use: importing LAVIS registers this package's classes, which
+use these decorators, so this module must be complete before LAVIS is imported.
+"""
 _MAPPINGS = {
     "model": "model_name_mapping",
     "processor": "processor_name_mapping",
@@ -17,6 +18,8 @@ _MAPPINGS = {
 
 
 def _register(kind: str, name: str):
+    from lavis.common.registry import registry
+
     lavis_decorator = getattr(registry, f"register_{kind}")(name)
 
     def wrap(cls):

@@ -2,7 +2,11 @@
 
 Also ``vila-train``, and under ``torchrun --nproc_per_node=N -m lavis_vila.train ...``.
 """
-from lavis_vila import launch
+from lavis_vila.cli import quiet_third_party_warnings
+
+quiet_third_party_warnings()  # before launch imports torch and LAVIS
+
+from lavis_vila import launch  # noqa: E402
 
 
 def main(argv=None):

@@ -5,7 +5,23 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 stamp="$venv/.lavis_vila_installed"
-python="${PYTHON:-python3}"
+
+# LAVIS 1.0.2 pins transformers<4.27, whose tokenizers<0.14 has wheels for Python 3.8 to 3.11 only;
+# a newer Python fails deep inside pip, building tokenizers from Rust. Take PYTHON, else the first
+# supported interpreter on PATH.
+supported() { "$1" -c 'import sys; sys.exit(not (3, 8) <= sys.version_info[:2] <= (3, 11))' 2>/dev/null; }
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+  for candidate in python3 python3.11 python3.10 python3.9 python3.8; do
+    if command -v "$candidate" > /dev/null && supported "$candidate"; then python=$candidate; break; fi
+  done
+fi
+if [ ! -x "$venv/bin/python" ] && { [ -z "$python" ] || ! supported "$python"; }; then
+  echo "[setup_env] needs Python 3.8 to 3.11 (LAVIS 1.0.2 pins transformers<4.27, whose tokenizers<0.14" \
+       "has no wheel for newer Pythons); found ${python:-none}. Install one (for example 'uv python install 3.11'" \
+       "or your package manager's python3.11) and rerun, or point PYTHON at it." >&2
+  exit 1
+fi
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "[setup_env] creating $venv"

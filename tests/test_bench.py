@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from conftest import PANCAKE, REPO_ROOT
-from lavis_vila.tools import bench
+from lavis_vila.tools import bench, bench_data
 
 ROW_KEYS = {"model", "mode", "candidate_frames", "selected_frames", "batch_size", "device", "dtype", "flops",
             "latency_ms_median", "latency_ms_min", "latency_ms_max", "peak_mem_mb"}
@@ -40,7 +40,7 @@ def test_flops_on_meta_device_rank_sevila_above_vila(capsys):
 
 
 def test_data_path_measures_processor_and_raw_decord_frames_per_second():
-    result = bench.data_path_fps(str(PANCAKE), repeats=3, num_frames=8, image_size=64)
+    result = bench_data.main([str(PANCAKE), "--repeats", "3", "--num-frames", "8", "--image-size", "64"])
     assert result["vila_video_eval"] > 0 and result["decord_get_batch"] > 0
 
 

@@ -15,7 +15,7 @@ def test_demo_runs_the_whole_recipe_and_writes_table_results_plot_and_strip(tmp_
     printed = capsys.readouterr().out
     assert "These are synthetic results, not benchmark results." in printed
     rows = json.loads((out / "results.json").read_text())
-    assert {r["model"] for r in rows} == {label for label, *_ in demo.SYSTEMS}
+    assert {r["model"] for r in rows} == {system.label for system in demo.SYSTEMS}
     assert {r["seed"] for r in rows} == {0, 1}
     for row in rows:
         assert {"model", "candidate_frames", "selected_frames", "accuracy", "latency_ms", "seed"} <= set(row)

@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from conftest import REPO_ROOT
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -65,3 +67,14 @@ def test_importing_lavis_vila_first_still_registers_everything_once():
                         "print(registry.get_model_class('vila').__module__)")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "lavis_vila.models.vila"
+
+
+@pytest.mark.parametrize("module", ["lavis_vila.registry", "lavis_vila.config_check", "lavis_vila.processors.video",
+                                    "lavis_vila.checkpoints"])
+def test_any_module_can_be_imported_first_and_everything_is_registered(module):
+    """Importing LAVIS registers our classes, so a module that imports LAVIS must not be needed,
+    half-initialised, by the registration it sets off."""
+    result = run_python(f"import {module}\nfrom lavis.common.registry import registry\n"
+                        "print(sorted(m for m in registry.list_models() if 'vila' in m))")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['sevila_baseline', 'vila', 'vila_uniform']"

@@ -1,5 +1,6 @@
 """Nothing lost, nothing silent: user folders survive, typos and wrong checkpoints are errors."""
 import argparse
+import re
 import subprocess
 import sys
 
@@ -177,13 +178,22 @@ def stage1(tmp_path, name, frames):
     return path
 
 
-def test_merge_weights_refuses_swapped_teacher_and_student(tmp_path):
+def test_merge_weights_refuses_swapped_teacher_and_student(tmp_path, capsys):
     teacher, student = stage1(tmp_path, "teacher8", 8), stage1(tmp_path, "student2", 2)
-    with pytest.raises(merge_weights.MergeError, match=r"teacher .*student2.pth was trained on 2 frames and the "
-                                                        r"student .*teacher8.pth on 8.*swapped"):
+    with pytest.raises(SystemExit) as exit_info:
         merge_weights.main(["--teacher", str(student), "--student", str(teacher), "--out", str(tmp_path / "m.pth")])
+    assert exit_info.value.code == 1
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1 and re.search(r"teacher .*student2.pth was trained on 2 frames and the "
+                                                   r"student .*teacher8.pth on 8.*swapped", message)
     merge_weights.main(["--teacher", str(teacher), "--student", str(student), "--out", str(tmp_path / "m.pth")])
     merged = torch.load(tmp_path / "m.pth", weights_only=True)
     assert "Frame-Prompter and the distiller start fresh" in merged["partial"]
     build_model("vila", "tiny", num_candidate_frames=8, num_selected_frames=2, load_finetuned=True,
                 finetuned=str(tmp_path / "m.pth"))  # a partial load, and it says so
+
+
+def test_processor_frames_that_disagree_with_the_models_candidates_are_an_error():
+    with pytest.raises(ConfigError, match=r"datasets.keyframe_qa.vis_processor.eval.num_frames is 16 but "
+                                          r"model.num_candidate_frames is 8"):
+        check_config(config_with("datasets.keyframe_qa.vis_processor.eval.num_frames=16"), str(TRAIN_CFG))

@@ -21,7 +21,7 @@ CASES = {
 def run(dataset, tmp_path, capsys):
     source, _, _ = CASES[dataset]
     out = tmp_path / f"{dataset}.json"
-    argv = [dataset, "--input", str(FIXTURES / source), "--output", str(out)]
+    argv = [dataset, "--input", str(FIXTURES / source), "--out", str(out)]
     if dataset == "nextqa":
         argv += ["--video-map", str(FIXTURES / "map_vid_vidorID.json")]
     prepare.main(argv)
@@ -73,7 +73,7 @@ def test_prepare_with_no_good_rows_exits_1_and_writes_nothing(tmp_path, capsys):
     source.write_text('{"not": "a row"}\n{"neither": 1}\n')
     out = tmp_path / "out.json"
     with pytest.raises(SystemExit) as exit_info:
-        prepare.main(["tvqa", "--input", str(source), "--output", str(out)])
+        prepare.main(["tvqa", "--input", str(source), "--out", str(out)])
     assert exit_info.value.code == 1 and not out.exists()
     assert f"no good rows in {source}" in capsys.readouterr().err
 
@@ -82,6 +82,6 @@ def test_a_truncated_star_json_is_an_error_naming_the_file(tmp_path, capsys):
     source = tmp_path / "STAR_val.json"
     source.write_text((FIXTURES / "STAR_val.json").read_text()[:100])
     with pytest.raises(SystemExit) as exit_info:
-        prepare.main(["star", "--input", str(source), "--output", str(tmp_path / "out.json")])
+        prepare.main(["star", "--input", str(source), "--out", str(tmp_path / "out.json")])
     assert exit_info.value.code == 1
     assert f"{source}: not valid JSON (truncated?)" in capsys.readouterr().err

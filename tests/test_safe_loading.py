@@ -41,10 +41,11 @@ def test_model_weight_sources_refuse_a_pickle_that_would_run_code(malicious, con
     assert not marker.exists()
 
 
-def test_merge_weights_refuses_a_teacher_that_would_run_code(malicious, tmp_path):
+def test_merge_weights_refuses_a_teacher_that_would_run_code(malicious, tmp_path, capsys):
     path, marker = malicious
-    with pytest.raises(UnsafeCheckpointError, match=rf"--teacher: refused to load '{path}'"):
+    with pytest.raises(SystemExit) as exit_info:
         merge_weights.main(["--teacher", str(path), "--student", str(path), "--out", str(tmp_path / "m.pth")])
+    assert exit_info.value.code == 1 and f"--teacher: refused to load '{path}'" in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "m.pth").exists()
 
 

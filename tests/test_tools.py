@@ -34,7 +34,7 @@ def test_mismatched_architectures_are_refused_naming_the_keys(tmp_path):
     teacher, _ = stage1_checkpoint(tmp_path, "teacher")
     student, _ = stage1_checkpoint(tmp_path, "student", num_query_token=4)
     with pytest.raises(merge_weights.MergeError, match=r"shapes differ: \['query_tokens: .* \(1, 8, 64\) vs .* \(1, 4, 64\)'"):
-        merge_weights.main(["--teacher", str(teacher), "--student", str(student), "--out", str(tmp_path / "m.pth")])
+        merge_weights.merge_files(str(teacher), str(student), str(tmp_path / "m.pth"))
 
 
 def test_a_checkpoint_without_qformer_weights_is_refused(tmp_path):
@@ -42,7 +42,7 @@ def test_a_checkpoint_without_qformer_weights_is_refused(tmp_path):
     torch.save({"model": {"ln_vision.weight": torch.ones(3)}}, path)
     teacher, _ = stage1_checkpoint(tmp_path, "teacher")
     with pytest.raises(merge_weights.MergeError, match=r"empty.pth has no 'Qformer.\*' weights"):
-        merge_weights.main(["--teacher", str(teacher), "--student", str(path), "--out", str(tmp_path / "m.pth")])
+        merge_weights.merge_files(str(teacher), str(path), str(tmp_path / "m.pth"))
 
 
 def test_explain_draws_all_candidate_frames_and_marks_the_chosen_ones(tmp_path, monkeypatch, capsys):
@@ -64,3 +64,27 @@ def test_explain_draws_all_candidate_frames_and_marks_the_chosen_ones(tmp_path, 
     assert len(result["probabilities"]) == 16
     printed = capsys.readouterr().out
     assert f"chosen frames (of 16 candidates): {result['frame_idx']}" in printed and "answer: Option" in printed
+
+
+def test_merge_weights_on_a_mismatched_pair_exits_1_with_one_line_and_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    teacher, _ = stage1_checkpoint(tmp_path, "teacher")
+    student, _ = stage1_checkpoint(tmp_path, "student", num_query_token=4)
+    result = subprocess.run([sys.executable, "-m", "lavis_vila.tools.merge_weights", "--teacher", str(teacher),
+                             "--student", str(student), "--out", str(tmp_path / "m.pth")], capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("merge_weights: teacher and student architectures differ") and result.stderr.count("\n") == 1
+
+
+def test_tools_print_no_third_party_warning_and_prepare_starts_without_torch_or_lavis():
+    import subprocess
+    import sys
+
+    for tool in ("prepare", "bench", "merge_weights", "explain", "make_synthetic", "bench_data"):
+        result = subprocess.run([sys.executable, "-m", f"lavis_vila.tools.{tool}", "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and "Warning" not in result.stderr, (tool, result.stderr[-500:])
+    imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "lavis_vila.tools.prepare", "--help"],
+                             capture_output=True, text=True).stderr
+    assert not [line for line in imports.splitlines() if line.rstrip().endswith(("| torch", "| lavis"))]

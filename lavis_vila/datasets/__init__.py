@@ -1,4 +1,5 @@
 """Multiple-choice video-QA datasets and their LAVIS builders."""
+from lavis_vila.annotations import AnnotationError
 from lavis_vila.datasets.builders import (
     How2QABuilder,
     KeyframeQABuilder,
@@ -8,7 +9,7 @@ from lavis_vila.datasets.builders import (
     TVQABuilder,
     VLEPBuilder,
 )
-from lavis_vila.datasets.mc_video_qa import AnnotationError, MCVideoQADataset
+from lavis_vila.datasets.mc_video_qa import MCVideoQADataset
 
 __all__ = [
     "AnnotationError", "How2QABuilder", "KeyframeQABuilder", "MCVideoQABuilder", "MCVideoQADataset",

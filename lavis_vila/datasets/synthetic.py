@@ -29,16 +29,15 @@ Output, deterministic per seed::
     DIR/videos/<split>_<n>.mp4     mp4 (MPEG-4 part 2) clips that decord reads
     DIR/meta.json                  the generator's arguments, written last
 """
-import fcntl
 import json
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from typing import Dict, List
 
 import cv2
 import numpy as np
+from filelock import FileLock
 from tqdm import tqdm
 
 QUESTION_TYPES: Dict[str, dict] = {
@@ -164,17 +163,6 @@ def is_generated(out_dir: str) -> bool:
     return os.path.isfile(os.path.join(out_dir, "meta.json"))
 
 
-@contextmanager
-def exclusive_lock(path: str):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_generated(out_dir: str, **generator_args) -> str:
     """Generate on first use, like torchvision's ``download=True``, into a new or empty folder only;
     concurrent ranks wait on a lock."""
@@ -186,7 +174,8 @@ def ensure_generated(out_dir: str, **generator_args) -> str:
             f"keyframe_qa data_dir {out_dir} holds files but no meta.json, so it is not a generated keyframe_qa "
             f"folder and nothing in it is touched; set datasets.keyframe_qa.data_dir to a new or empty folder "
             f"(the benchmark is generated there) or to a generated one")
-    with exclusive_lock(out_dir + ".lock"):
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    with FileLock(out_dir + ".lock"):
         if not is_generated(out_dir):
             generate(out_dir, **generator_args)
     return out_dir

@@ -18,7 +18,7 @@ from torch import nn
 from transformers import BatchEncoding
 
 from lavis_vila.checkpoints import load_into
-from lavis_vila.config_check import check_model_section, constructor_keys
+from lavis_vila import config_check  # a module, not its names: importing it may register (cycle-safe)
 from lavis_vila.models import backbones
 from lavis_vila.models.frame_prompter import FrameSelection
 from lavis_vila.models.precision import DTYPES, autocast_to, cast_matmul_weights
@@ -398,7 +398,7 @@ class VideoInstructModel(BaseModel):
 
     @classmethod
     def from_config(cls, cfg, empty: bool = False):
-        check_model_section(cls, cfg, f"{cfg.get('arch', cls.__name__)} model config")
+        config_check.check_model_section(cls, cfg, f"{cfg.get('arch', cls.__name__)} model config")
         model = cls(**cls.config_kwargs(cfg), empty=empty)
         if not empty:
             model.load_checkpoint_from_config(cfg)
@@ -407,4 +407,4 @@ class VideoInstructModel(BaseModel):
     @classmethod
     def config_kwargs(cls, cfg) -> dict:
         """The constructor arguments present in a model config node (every key is checked first)."""
-        return {key: cfg[key] for key in constructor_keys(cls) if key in cfg}
+        return {key: cfg[key] for key in config_check.constructor_keys(cls) if key in cfg}

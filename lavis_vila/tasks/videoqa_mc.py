@@ -28,7 +28,7 @@ from lavis.common.logger import MetricLogger, SmoothedValue
 from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
 
-from lavis_vila.config_check import check_config, config_source
+from lavis_vila import config_check  # a module, not its names: importing it may register (cycle-safe)
 from lavis_vila.registry import register_task
 from lavis_vila.tasks.metrics import accuracy_metrics
 
@@ -83,7 +83,7 @@ class VideoQAMultipleChoiceTask(BaseTask):
     def setup_task(cls, cfg=None, **kwargs):
         """Also checks the whole config (LAVIS's ``train.py`` and ours both call this first)."""
         if cfg is not None:
-            check_config(cfg, config_source(cfg))
+            config_check.check_config(cfg, config_check.config_source(cfg))
         run = cfg.run_cfg if cfg is not None else {}
         task = cls(
             temperature_start=float(run.get("temperature_start", 1.0)),
@@ -218,7 +218,7 @@ class VideoQAMultipleChoiceTask(BaseTask):
         config_path = os.path.join(output_dir, "config.json")
         if self.cfg is not None and not os.path.exists(config_path):
             with open(config_path, "w") as f:
-                json.dump({"source": config_source(self.cfg), **self.cfg.to_dict()}, f, indent=2)
+                json.dump({"source": config_check.config_source(self.cfg), **self.cfg.to_dict()}, f, indent=2)
         with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}.json"), "w") as f:
             json.dump(records, f, indent=1)
         with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}_metrics.json"), "w") as f:

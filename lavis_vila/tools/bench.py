@@ -2,7 +2,6 @@
 
     python -m lavis_vila.tools.bench --model-type tiny --repeats 3 --json bench.json
     python -m lavis_vila.tools.bench --model-type flant5xl --flops          # meta device, no timing
-    python -m lavis_vila.tools.bench --data ../shared/data/videos/flipping_a_pancake.mkv
 
 Rows: ``vila`` T->K for (8, 4) and (32, 4); ``vila_uniform`` with 4 and with 32 frames;
 ``sevila_baseline`` 32->4; ``vila`` 8->4 in ``official_style`` (per-frame Q-Former loop and
@@ -28,10 +27,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lavis_vila.prompts import mc_prompt
 from lavis_vila.models import build_model
 from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokenizer
+from lavis_vila.models.paths import MODEL_TYPES
 from lavis_vila.models.precision import DTYPES
+from lavis_vila.prompts import mc_prompt
 
 QUESTION = mc_prompt(
     "why did the boy pick up the cup after he sat down at the table?",
@@ -198,31 +198,6 @@ def count_flops(variant_list: list) -> None:
         variant.row.flops = float(counter.get_total_flops())
 
 
-def data_path_fps(video: str, repeats: int, num_frames: int = 32, image_size: int = 224) -> dict:
-    """Frames per second of the ``vila_video_eval`` processor and of raw decord on the same frames."""
-    import decord
-
-    from lavis_vila.processors import VideoEvalProcessor
-
-    processor = VideoEvalProcessor(image_size=image_size, num_frames=num_frames)
-    _, indices = processor(video)
-
-    def raw():
-        decord.VideoReader(video, num_threads=1).get_batch(indices)
-
-    result = {}
-    for name, fn in (("vila_video_eval", lambda: processor(video)), ("decord_get_batch", raw)):
-        fn()
-        seconds = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            seconds.append(time.perf_counter() - start)
-        result[name] = num_frames / statistics.median(seconds)
-    result["ratio"] = result["vila_video_eval"] / result["decord_get_batch"]
-    return result
-
-
 def format_table(rows: list) -> str:
     baseline = next((r for r in rows if r.model == "sevila_baseline"), None)
     lines = ["| model | mode | frames | latency ms (median, min-max) | vs sevila_baseline | GFLOPs |",
@@ -259,25 +234,18 @@ def summary(rows: list) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-type", default="tiny", help="tiny, flant5xl or flant5xxl")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model-type", default="tiny", choices=MODEL_TYPES)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="auto", choices=["auto", *DTYPES])
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant (at least 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--flops", action="store_true", help="count FLOPs on the meta device; no weights, no timing")
-    parser.add_argument("--data", metavar="VIDEO", help="measure the data path's frames per second on VIDEO instead")
     parser.add_argument("--json", metavar="OUT", help="write the rows as JSON")
     args = parser.parse_args(argv)
 
-    if args.data:
-        result = data_path_fps(args.data, max(args.repeats, 3))
-        print(json.dumps(result, indent=2))
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(result, f, indent=2)
-        return result
     if args.repeats < 3 and not args.flops:
         parser.error("--repeats must be at least 3")
 

@@ -15,7 +15,8 @@ import torch
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("source", help="the checkpoint to convert")
     parser.add_argument("out", help="where to write the weights-only copy")
     parser.add_argument("--trust", action="store_true",

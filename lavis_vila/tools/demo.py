@@ -17,9 +17,11 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from lavis_vila import launch
-from lavis_vila.datasets.mc_video_qa import MCVideoQADataset, load_annotations
+from lavis_vila.annotations import load_annotations
+from lavis_vila.datasets.mc_video_qa import MCVideoQADataset
 from lavis_vila.datasets.synthetic import QUESTION_TYPES, ensure_generated
 from lavis_vila.models import build_model
 from lavis_vila.processors import VideoEvalProcessor
@@ -30,12 +32,24 @@ PROJECT = Path(__file__).resolve().parents[2] / "projects" / "vila"
 TRAIN = {stage: PROJECT / "train" / f"keyframe_qa_tiny_{stage}.yaml" for stage in ("teacher", "student", "vila")}
 EVAL = {name: PROJECT / "eval" / f"keyframe_qa_tiny_{name}_eval.yaml" for name in ("vila", "uniform", "sevila")}
 T, K = 8, 2
-# (label, model, candidate frames, selected frames, eval config, checkpoint of stage)
+
+
+class System(NamedTuple):
+    """One row of the demo table."""
+
+    label: str
+    arch: str
+    candidate_frames: int
+    selected_frames: int
+    eval_config: str  # key of EVAL
+    stage: str  # whose trained checkpoint it evaluates
+
+
 SYSTEMS = [
-    (f"ViLA {T}->{K}", "vila", T, K, "vila", "vila"),
-    (f"vila_uniform {K} (student init)", "vila_uniform", K, K, "uniform", "student"),
-    (f"vila_uniform {T} (teacher)", "vila_uniform", T, T, "uniform", "teacher"),
-    (f"sevila_baseline {T}->{K} (localizer untrained)", "sevila_baseline", T, K, "sevila", "student"),
+    System(f"ViLA {T}->{K}", "vila", T, K, "vila", "vila"),
+    System(f"vila_uniform {K} (student init)", "vila_uniform", K, K, "uniform", "student"),
+    System(f"vila_uniform {T} (teacher)", "vila_uniform", T, T, "uniform", "teacher"),
+    System(f"sevila_baseline {T}->{K} (localizer untrained)", "sevila_baseline", T, K, "sevila", "student"),
 ]
 
 
@@ -57,8 +71,8 @@ def train(stage: str, out: Path, data_dir: str, seed: int, *extra) -> Path:
     return last_checkpoint(Path(runner.output_dir))
 
 
-def evaluate(system, out: Path, data_dir: str, seed: int, checkpoint: Path) -> dict:
-    label, _, frames, _, config, _ = system
+def evaluate(system: System, out: Path, data_dir: str, seed: int, checkpoint: Path) -> dict:
+    config, frames = system.eval_config, system.candidate_frames
     runner = launch.main(["--cfg-path", str(EVAL[config]), "--options", f"datasets.keyframe_qa.data_dir={data_dir}",
                           f"run.output_dir={out / ('eval_' + config + str(frames))}", f"run.seed={seed}",
                           f"model.finetuned={checkpoint}",
@@ -70,7 +84,8 @@ def evaluate(system, out: Path, data_dir: str, seed: int, checkpoint: Path) -> d
 def time_per_video(systems_and_checkpoints, data_dir: str, videos: int = 12, warmup: int = 2) -> list:
     """Median ms per video (batch 1, frames already decoded), the models interleaved."""
     models, samples = [], []
-    for (_, arch, frames, selected, _, _), checkpoint in systems_and_checkpoints:
+    for system, checkpoint in systems_and_checkpoints:
+        arch, frames, selected = system.arch, system.candidate_frames, system.selected_frames
         extra = {"num_candidate_frames": frames, "num_selected_frames": selected} if arch != "vila_uniform" else {}
         models.append(build_model(arch, "tiny", load_finetuned=True, finetuned=str(checkpoint), **extra).eval())
         dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=frames), None,
@@ -102,13 +117,14 @@ def run_seed(seed: int, args, progress: Progress) -> list:
 
     rows = []
     for system in SYSTEMS:
-        progress(f"seed {seed}: evaluating {system[0]}")
-        metrics = evaluate(system, out, data_dir, seed, checkpoints[system[5]])
-        rows.append({"model": system[0], "candidate_frames": system[2], "selected_frames": system[3],
+        progress(f"seed {seed}: evaluating {system.label}")
+        metrics = evaluate(system, out, data_dir, seed, checkpoints[system.stage])
+        rows.append({"model": system.label, "candidate_frames": system.candidate_frames,
+                     "selected_frames": system.selected_frames,
                      "accuracy": metrics["accuracy"], "seed": seed,
                      **{f"accuracy_{t}": metrics[f"accuracy_{t}"] for t in QUESTION_TYPES}})
     progress(f"seed {seed}: timing each model per video")
-    latencies = time_per_video([(s, checkpoints[s[5]]) for s in SYSTEMS], data_dir)
+    latencies = time_per_video([(s, checkpoints[s.stage]) for s in SYSTEMS], data_dir)
     for row, latency in zip(rows, latencies):
         row["latency_ms"] = latency
     if seed == args.seed[0]:
@@ -135,19 +151,20 @@ def mean_std(values) -> str:
 
 def summarize(rows: list, out: Path) -> str:
     types = list(QUESTION_TYPES)
-    by_model = {label: [r for r in rows if r["model"] == label] for label, *_ in SYSTEMS}
-    baseline = statistics.mean(r["latency_ms"] for r in by_model[SYSTEMS[-1][0]])
+    by_model = {s.label: [r for r in rows if r["model"] == s.label] for s in SYSTEMS}
+    baseline = statistics.mean(r["latency_ms"] for r in by_model[SYSTEMS[-1].label])
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"keyframe_qa (synthetic), tiny random backbones, CPU; mean ± std over seeds {seeds}",
              "", "| model | frames | accuracy % | " + " | ".join(types) + " | ms / video | speed-up vs sevila_baseline |",
              "|---|---|---|" + "---|" * len(types) + "---|---|"]
-    for (label, _, t, k, *_), group in zip(SYSTEMS, by_model.values()):
+    for system, group in zip(SYSTEMS, by_model.values()):
         latency = statistics.mean(r["latency_ms"] for r in group)
+        t, k = system.candidate_frames, system.selected_frames
         frames = f"{t}->{k}" if t != k else str(t)
-        lines.append(f"| {label} | {frames} | {mean_std([r['accuracy'] for r in group])} | "
+        lines.append(f"| {system.label} | {frames} | {mean_std([r['accuracy'] for r in group])} | "
                      + " | ".join(mean_std([r[f"accuracy_{x}"] for r in group]) for x in types)
                      + f" | {latency:.1f} | {baseline / latency:.2f}x |")
-    vila, uniform_k, teacher = (statistics.mean(r["accuracy"] for r in by_model[s[0]]) for s in SYSTEMS[:3])
+    vila, uniform_k, teacher = (statistics.mean(r["accuracy"] for r in by_model[s.label]) for s in SYSTEMS[:3])
     lines += ["", f"ViLA - uniform {K} = {vila - uniform_k:+.1f} points (target >= +15); "
                   f"ViLA - teacher {T} = {vila - teacher:+.1f} points (target >= -5)"]
     table = "\n".join(lines)
@@ -181,7 +198,8 @@ def plot(by_model: dict, path: Path) -> None:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Run the ViLA recipe on the synthetic keyframe_qa benchmark.")
+    parser = argparse.ArgumentParser(description="Run the ViLA recipe on the synthetic keyframe_qa benchmark.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", default="output/demo")
     parser.add_argument("--data-dir", default="data/keyframe_qa", help="one sub-directory per seed")
     parser.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2], help="seeds of data and training")

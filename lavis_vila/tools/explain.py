@@ -17,6 +17,7 @@ import torch  # noqa: E402
 
 from lavis_vila.prompts import OPTION_LETTERS, mc_prompt  # noqa: E402
 from lavis_vila.models import build_model, build_model_from_checkpoint  # noqa: E402
+from lavis_vila.models.paths import MODEL_TYPES  # noqa: E402
 from lavis_vila.processors import VideoEvalProcessor  # noqa: E402
 
 
@@ -75,14 +76,15 @@ def draw_strip(result: dict, path: str, num_segments: int) -> None:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Answer a question on a video and draw ViLA's frame choice.")
+    parser = argparse.ArgumentParser(description="Answer a question on a video and draw ViLA's frame choice.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--video", required=True)
     parser.add_argument("--question", required=True)
     parser.add_argument("--options", nargs="+", required=True, help="2 to 5 answer options")
     parser.add_argument("--out", required=True, help="PNG to write")
     parser.add_argument("--checkpoint", help="a vila checkpoint written by training; the model is built from the "
                                                "config it records (default: --model-type's own weights)")
-    parser.add_argument("--model-type", default="tiny", help="without --checkpoint: the vila model type")
+    parser.add_argument("--model-type", default="tiny", choices=MODEL_TYPES, help="without --checkpoint: the vila model type")
     parser.add_argument("--start", type=float, help="clip start in seconds")
     parser.add_argument("--end", type=float, help="clip end in seconds")
     args = parser.parse_args(argv)

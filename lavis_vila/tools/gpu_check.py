@@ -171,7 +171,8 @@ def markdown(report: dict) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", required=True, help="output folder for the JSON, the markdown and the logs")
     parser.add_argument("--dry-run", action="store_true", help="the tiny model on the CPU")
     parser.add_argument("--steps", type=int, default=20)

@@ -27,7 +27,8 @@ def generator_kwargs(args: argparse.Namespace, seed: int = None) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Generate the keyframe_qa synthetic benchmark.")
+    parser = argparse.ArgumentParser(description="Generate the keyframe_qa synthetic benchmark.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", required=True, help="output directory: new, empty, or generated before")
     parser.add_argument("--force", action="store_true",
                         help="write into a folder holding other files too (only the generated files are replaced)")

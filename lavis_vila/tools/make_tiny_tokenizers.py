@@ -101,7 +101,8 @@ def make_t5_spiece(out_dir: str, vocab_size: int) -> None:
 
 def main(argv=None):
     default_out = os.path.join(os.path.dirname(__file__), "..", "configs", "tokenizers")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", default=os.path.normpath(default_out))
     parser.add_argument("--t5-vocab-size", type=int, default=512)
     args = parser.parse_args(argv)

@@ -17,7 +17,7 @@ import os
 
 import torch
 
-from lavis_vila.checkpoints import load_checkpoint_file, state_dict_of
+from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file, state_dict_of
 
 PARTIAL = "stage-2 ViLA initialisation (tools.merge_weights): the Frame-Prompter and the distiller start fresh"
 # student prefix -> teacher slot prefix
@@ -88,12 +88,16 @@ def merge_files(teacher_path: str, student_path: str, out: str) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Merge stage-1 teacher and student checkpoints for ViLA.")
+    parser = argparse.ArgumentParser(description="Merge stage-1 teacher and student checkpoints for ViLA.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--teacher", required=True, help="T-frame vila_uniform checkpoint")
     parser.add_argument("--student", required=True, help="K-frame vila_uniform checkpoint")
     parser.add_argument("--out", required=True, help="merged checkpoint to write")
     args = parser.parse_args(argv)
-    merged = merge_files(args.teacher, args.student, args.out)
+    try:
+        merged = merge_files(args.teacher, args.student, args.out)
+    except (MergeError, CheckpointError) as error:
+        parser.exit(1, f"merge_weights: {error}\n")
     print(f"wrote {args.out}: {len(merged)} tensors (student and teacher slots)")
 
 

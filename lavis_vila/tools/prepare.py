@@ -1,10 +1,10 @@
 """Convert one split of an official annotation release to SeViLA's annotation JSON.
 
-    python -m lavis_vila.tools.prepare nextqa --input val.csv --video-map map_vid_vidorID.json --output val.json
-    python -m lavis_vila.tools.prepare star   --input STAR_val.json --output val.json
-    python -m lavis_vila.tools.prepare how2qa --input how2qa_val_release.jsonl --output val.json
-    python -m lavis_vila.tools.prepare tvqa   --input tvqa_val.jsonl --output val.json
-    python -m lavis_vila.tools.prepare vlep   --input vlep_dev_release.jsonl --output val.json
+    python -m lavis_vila.tools.prepare nextqa --input val.csv --video-map map_vid_vidorID.json --out val.json
+    python -m lavis_vila.tools.prepare star   --input STAR_val.json --out val.json
+    python -m lavis_vila.tools.prepare how2qa --input how2qa_val_release.jsonl --out val.json
+    python -m lavis_vila.tools.prepare tvqa   --input tvqa_val.jsonl --out val.json
+    python -m lavis_vila.tools.prepare vlep   --input vlep_dev_release.jsonl --out val.json
 
 A malformed row is reported as ``file:line`` (``file:record N`` for STAR's JSON list) with the
 reason, and skipped; the good rows are still written, and the summary gives both counts.
@@ -17,7 +17,7 @@ import math
 import sys
 from typing import Callable, Iterator, Tuple
 
-from lavis_vila.datasets.mc_video_qa import validate_record
+from lavis_vila.annotations import validate_record
 
 
 class PrepareError(ValueError):
@@ -190,11 +190,12 @@ def read_video_map(path: str) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Convert an official annotation release to SeViLA's format.")
+    parser = argparse.ArgumentParser(description="Convert an official annotation release to SeViLA's format.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("dataset", choices=sorted(FORMATS))
     parser.add_argument("--input", required=True, help="one split of the official release")
     parser.add_argument("--video-map", help="NExT-QA map_vid_vidorID.json")
-    parser.add_argument("--output", required=True, help="annotation JSON to write")
+    parser.add_argument("--out", required=True, help="annotation JSON to write")
     args = parser.parse_args(argv)
     if args.dataset == "nextqa" and not args.video_map:
         parser.error("nextqa needs --video-map map_vid_vidorID.json")
@@ -207,9 +208,9 @@ def main(argv=None):
         print(f"malformed row skipped: {error}", file=sys.stderr)
     if not records:
         parser.exit(1, f"prepare: no good rows in {args.input} ({len(errors)} malformed); nothing written\n")
-    with open(args.output, "w") as f:
+    with open(args.out, "w") as f:
         json.dump(records, f, indent=1)
-    print(f"{args.dataset}: wrote {len(records)} records to {args.output}; skipped {len(errors)} malformed rows")
+    print(f"{args.dataset}: wrote {len(records)} records to {args.out}; skipped {len(errors)} malformed rows")
 
 
 if __name__ == "__main__":
