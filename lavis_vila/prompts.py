@@ -40,6 +40,12 @@ LOCALIZER_INSTRUCTION = (
 VLEP_LOCALIZER_INSTRUCTION = "Does the information within the frame provide the necessary details to predict next event?"
 
 
+def options_hint_localizer_prompt(question: str, options: Sequence[str]) -> str:
+    """SeViLA's localizer question with its options as one hint, "Options: (a b c d)" (SeViLA
+    leaves a space before the ")"). Only the tiny tokenizers' training corpus uses it."""
+    return f"Question: {question} {ANSWER_PREFIX}s: ({' '.join(options)}) {LOCALIZER_INSTRUCTION}"
+
+
 def localizer_prompt(qa_input: str) -> str:
     """SeViLA's keyframe-localizer question, built from a QA prompt of this module."""
     if qa_input.startswith(VLEP_QUESTION):

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -88,3 +90,20 @@ def test_tools_print_no_third_party_warning_and_prepare_starts_without_torch_or_
     imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "lavis_vila.tools.prepare", "--help"],
                              capture_output=True, text=True).stderr
     assert not [line for line in imports.splitlines() if line.rstrip().endswith(("| torch", "| lavis"))]
+
+
+def test_make_tiny_tokenizers_reproduces_the_shipped_tokenizers_from_the_prompts_module(tmp_path):
+    import sentencepiece as spm
+
+    from lavis_vila.models.backbones import TOKENIZER_DIR
+    from lavis_vila.tools import make_tiny_tokenizers
+
+    make_tiny_tokenizers.main(["--out", str(tmp_path)])
+
+    def pieces(path):
+        model = spm.SentencePieceProcessor(model_file=str(path))
+        return [(model.id_to_piece(i), model.get_score(i)) for i in range(model.get_piece_size())]
+
+    shipped = Path(TOKENIZER_DIR)
+    assert pieces(tmp_path / "tiny_t5" / "spiece.model") == pieces(shipped / "tiny_t5" / "spiece.model")
+    assert (tmp_path / "tiny_bert" / "vocab.txt").read_text() == (shipped / "tiny_bert" / "vocab.txt").read_text()

@@ -28,6 +28,7 @@ import torch.distributed as dist
 from lavis.common.dist_utils import get_rank, get_world_size, is_dist_avail_and_initialized, is_main_process, main_process
 from lavis.common.registry import registry
 from lavis.runners.runner_base import RunnerBase
+from omegaconf import OmegaConf
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -196,7 +197,7 @@ class VilaRunner(RunnerBase):
         checkpoint = {
             "model": self.trainable_state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "config": self.config.to_dict(),
+            "config": OmegaConf.to_container(self.config.config, resolve=True),  # ${...} resolved
             "scaler": self.scaler.state_dict() if self.scaler else None,
             "epoch": cur_epoch,
             "best_agg_metric": self.best_agg_metric,

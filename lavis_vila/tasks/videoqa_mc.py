@@ -27,6 +27,7 @@ from lavis.common.dist_utils import get_rank, get_world_size, is_dist_avail_and_
 from lavis.common.logger import MetricLogger, SmoothedValue
 from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
+from omegaconf import OmegaConf
 
 from lavis_vila import config_check  # a module, not its names: importing it may register (cycle-safe)
 from lavis_vila.registry import register_task
@@ -218,7 +219,8 @@ class VideoQAMultipleChoiceTask(BaseTask):
         config_path = os.path.join(output_dir, "config.json")
         if self.cfg is not None and not os.path.exists(config_path):
             with open(config_path, "w") as f:
-                json.dump({"source": config_check.config_source(self.cfg), **self.cfg.to_dict()}, f, indent=2)
+                json.dump({"source": config_check.config_source(self.cfg),
+                           **OmegaConf.to_container(self.cfg.config, resolve=True)}, f, indent=2)
         with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}.json"), "w") as f:
             json.dump(records, f, indent=1)
         with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}_metrics.json"), "w") as f:

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from lavis_vila.prompts import OPTION_LETTERS, mc_prompt  # noqa: E402
+from lavis_vila.prompts import answer_text, mc_prompt  # noqa: E402
 from lavis_vila.models import build_model, build_model_from_checkpoint  # noqa: E402
 from lavis_vila.models.paths import MODEL_TYPES  # noqa: E402
 from lavis_vila.processors import VideoEvalProcessor  # noqa: E402
@@ -67,8 +67,7 @@ def draw_strip(result: dict, path: str, num_segments: int) -> None:
         if t % segment_len == 0:
             bar_axis.set_xlabel(f"segment {t // segment_len + 1}", fontsize=7, loc="left")
     axes[1, 0].set_ylabel("p(select)", fontsize=7)
-    letter = OPTION_LETTERS[result["answer"]]
-    figure.suptitle(f"Q: {result['question']}  ->  Option {letter}: {result['answer_text']}   "
+    figure.suptitle(f"Q: {result['question']}  ->  {answer_text(result['answer'])}: {result['answer_text']}   "
                     f"(chosen frames {result['frame_idx']})", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -97,7 +96,7 @@ def main(argv=None):
                      f"model's frame choice")
     result = explain(model, args.video, args.question, args.options, args.start, args.end)
     draw_strip(result, args.out, model.num_selected_frames)
-    print(f"answer: Option {OPTION_LETTERS[result['answer']]} ({result['answer_text']})")
+    print(f"answer: {answer_text(result['answer'])} ({result['answer_text']})")
     print(f"chosen frames (of {model.num_candidate_frames} candidates): {result['frame_idx']} "
           f"(video frame numbers {result['video_frame_numbers']})")
     print(f"wrote {args.out}")

@@ -5,9 +5,9 @@
 Writes ``tiny_bert/vocab.txt`` (a BERT WordPiece vocab for the Q-Former: whole corpus words plus
 single characters) and
 ``tiny_t5/spiece.model`` (a T5-style sentencepiece unigram model: pad=0, eos=1, unk=2).
-Both are trained on a small built-in corpus made of the prompt templates used by the
-datasets plus everyday English, so the benchmark prompts tokenize into whole words while any
-other text still tokenizes through sub-words. Training is deterministic.
+Both are trained on a small built-in corpus made of prompts from ``lavis_vila.prompts`` (the QA
+prompts, SeViLA-style localizer questions and the answer targets) plus everyday English, so the benchmark prompts tokenize into whole words while any other text still
+tokenizes through sub-words. Training is deterministic.
 """
 import argparse
 import itertools
@@ -15,16 +15,21 @@ import os
 import re
 import string
 
-LETTERS = "ABCDE"
+from lavis_vila.prompts import (
+    OPTION_LETTERS,
+    VLEP_LOCALIZER_INSTRUCTION,
+    answer_text,
+    mc_prompt,
+    options_hint_localizer_prompt,
+    vlep_prompt,
+)
 
+# The corpus the shipped tokenizers were trained on; changing it changes every tiny model.
 PROMPTS = [
-    "Question: {q} Option A: {a} Option B: {b} Option C: {c} Option D: {d} Option E: {e} "
-    "Considering the information presented in the frame, select the correct answer from the options.",
-    "Upon observing the provided frames, what is the most probable subsequent event? "
-    "Option A: {a} Option B: {b}",
-    "Question: {q} Options: ({a} {b} {c} {d}) Does the information within the frame provide the "
-    "necessary details to accurately answer the given question?",
-    "Does the information within the frame provide the necessary details to predict next event?",
+    lambda f: mc_prompt(f["q"], [f[k] for k in "abcde"]),
+    lambda f: vlep_prompt("", [f["a"], f["b"]]),
+    lambda f: options_hint_localizer_prompt(f["q"], [f[k] for k in "abcd"]),
+    lambda f: VLEP_LOCALIZER_INSTRUCTION,
 ]
 
 WORDS = """
@@ -50,13 +55,12 @@ def corpus(repeats: int = 20):
     """Deterministic sentences: every template filled with rotating word choices."""
     cycle = itertools.cycle(WORDS)
     for _ in range(repeats):
-        for template in PROMPTS:
-            fill = {k: " ".join(next(cycle) for _ in range(3)) for k in "qabcde"}
-            yield template.format(**fill)
+        for prompt in PROMPTS:
+            yield prompt({k: " ".join(next(cycle) for _ in range(3)) for k in "qabcde"})
         yield " ".join(next(cycle) for _ in range(12))
-    for letter in LETTERS:
+    for index in range(len(OPTION_LETTERS)):
         for _ in range(repeats):
-            yield f"Option {letter}"
+            yield answer_text(index)
     for word in WORDS:
         yield " ".join([word] * repeats)
 

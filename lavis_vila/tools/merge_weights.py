@@ -16,6 +16,7 @@ import argparse
 import os
 
 import torch
+from omegaconf import OmegaConf
 
 from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file, state_dict_of
 
@@ -59,9 +60,9 @@ def merge(teacher: dict, student: dict, teacher_name: str = "teacher", student_n
 
 def trained_frames(checkpoint: dict):
     """Frames per video the checkpoint was trained on (its training processor), if it records them."""
-    datasets = (checkpoint.get("config") or {}).get("datasets") or {}
-    frames = {d.get("vis_processor", {}).get("train", {}).get("num_frames") for d in datasets.values()}
-    return frames.pop() if len(frames) == 1 else None
+    config = OmegaConf.create(checkpoint.get("config") or {})  # resolves ${...} in configs saved unresolved
+    frames = {d.get("vis_processor", {}).get("train", {}).get("num_frames") for d in (config.get("datasets") or {}).values()}
+    return frames.pop() if len(frames) == 1 and isinstance(next(iter(frames)), int) else None
 
 
 def check_roles(teacher: dict, student: dict, teacher_name: str, student_name: str) -> None:
