@@ -49,11 +49,12 @@ def test_merge_weights_refuses_a_teacher_that_would_run_code(malicious, tmp_path
     assert not marker.exists() and not (tmp_path / "m.pth").exists()
 
 
-def test_explain_refuses_a_checkpoint_that_would_run_code(malicious, tmp_path):
+def test_explain_refuses_a_checkpoint_that_would_run_code(malicious, tmp_path, capsys):
     path, marker = malicious
-    with pytest.raises(UnsafeCheckpointError, match=str(path)):
+    with pytest.raises(SystemExit) as exit_info:
         explain.main(["--video", str(PANCAKE), "--question", "q?", "--options", "a", "b",
                       "--out", str(tmp_path / "s.png"), "--checkpoint", str(path)])
+    assert exit_info.value.code == 1 and f"--checkpoint: refused to load '{path}'" in capsys.readouterr().err
     assert not marker.exists()
 
 

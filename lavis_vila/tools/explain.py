@@ -16,9 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from lavis_vila.prompts import answer_text, mc_prompt  # noqa: E402
+from lavis_vila.checkpoints import CheckpointError  # noqa: E402
 from lavis_vila.models import build_model, build_model_from_checkpoint  # noqa: E402
 from lavis_vila.models.paths import MODEL_TYPES  # noqa: E402
-from lavis_vila.processors import VideoEvalProcessor  # noqa: E402
+from lavis_vila.processors import VideoDecodeError, VideoEvalProcessor  # noqa: E402
 
 
 @torch.inference_mode()
@@ -89,12 +90,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 2 <= len(args.options) <= 5:
         parser.error("give 2 to 5 --options")
-    model = (build_model_from_checkpoint(args.checkpoint, "--checkpoint") if args.checkpoint
-             else build_model("vila", args.model_type)).eval()
-    if not hasattr(model, "frame_prompter"):
-        parser.error(f"--checkpoint {args.checkpoint} is a {type(model).__name__} checkpoint; explain draws a vila "
-                     f"model's frame choice")
-    result = explain(model, args.video, args.question, args.options, args.start, args.end)
+    try:  # bad input: exit 1 with the message; bad usage: argparse's exit 2
+        model = (build_model_from_checkpoint(args.checkpoint, "--checkpoint") if args.checkpoint
+                 else build_model("vila", args.model_type)).eval()
+        if not hasattr(model, "frame_prompter"):
+            raise CheckpointError(f"--checkpoint: '{args.checkpoint}' is a {type(model).__name__} checkpoint; "
+                                  f"explain draws a vila model's frame choice")
+        result = explain(model, args.video, args.question, args.options, args.start, args.end)
+    except (CheckpointError, VideoDecodeError) as error:
+        parser.exit(1, f"explain: {error}\n")
     draw_strip(result, args.out, model.num_selected_frames)
     print(f"answer: {answer_text(result['answer'])} ({result['answer_text']})")
     print(f"chosen frames (of {model.num_candidate_frames} candidates): {result['frame_idx']} "
