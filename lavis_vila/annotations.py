@@ -51,16 +51,22 @@ def validate_record(record, path: str, index: int, needs_question: bool = True) 
     return record
 
 
-def load_annotations(path: str, needs_question: bool = True) -> List[dict]:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"annotation file not found: {path}")
+def read_json_list(path: str) -> list:
+    """The JSON list in ``path``; an ``AnnotationError`` naming the file if it holds anything else."""
     try:
         with open(path) as f:
             records = json.load(f)
     except json.JSONDecodeError as error:
-        raise AnnotationError(f"{path}: not valid JSON ({error})") from error
+        raise AnnotationError(f"{path}: not valid JSON (truncated?): {error}") from None
     if not isinstance(records, list):
         raise AnnotationError(f"{path}: expected a JSON list of records, got {type(records).__name__}")
+    return records
+
+
+def load_annotations(path: str, needs_question: bool = True) -> List[dict]:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    records = read_json_list(path)
     if not records:
         raise AnnotationError(f"{path}: the annotation file holds no records")
     return [validate_record(r, path, i, needs_question) for i, r in enumerate(records)]

@@ -17,7 +17,7 @@ import math
 import sys
 from typing import Callable, Iterator, Tuple
 
-from lavis_vila.annotations import validate_record
+from lavis_vila.annotations import AnnotationError, read_json_list, validate_record
 
 
 class PrepareError(ValueError):
@@ -76,15 +76,8 @@ def read_jsonl(path: str) -> Iterator[Tuple[str, dict]]:
                 yield f"{path}:{number}", RowError(f"invalid JSON ({error.msg})")
 
 
-def read_json_list(path: str) -> Iterator[Tuple[str, dict]]:
-    try:
-        with open(path) as f:
-            rows = json.load(f)
-    except json.JSONDecodeError as error:
-        raise PrepareError(f"{path}: not valid JSON (truncated?): {error}") from None
-    if not isinstance(rows, list):
-        raise PrepareError(f"{path}: expected a JSON list of records, got {type(rows).__name__}")
-    for index, row in enumerate(rows):
+def read_json_records(path: str) -> Iterator[Tuple[str, dict]]:
+    for index, row in enumerate(read_json_list(path)):
         yield f"{path}:record {index}", row
 
 
@@ -155,7 +148,7 @@ def vlep(row: dict, index: int, video_map: dict) -> dict:
 
 FORMATS = {
     "nextqa": (read_csv, nextqa),
-    "star": (read_json_list, star),
+    "star": (read_json_records, star),
     "how2qa": (read_jsonl, how2qa_or_tvqa("HOW2QA", 4)),
     "tvqa": (read_jsonl, how2qa_or_tvqa("TVQA", 5)),
     "vlep": (read_jsonl, vlep),
@@ -202,7 +195,7 @@ def main(argv=None):
     try:
         video_map = read_video_map(args.video_map) if args.video_map else None
         records, errors = convert(args.dataset, args.input, video_map)
-    except PrepareError as error:
+    except (PrepareError, AnnotationError) as error:
         parser.exit(1, f"prepare: {error}\n")
     for error in errors:
         print(f"malformed row skipped: {error}", file=sys.stderr)
