@@ -25,6 +25,17 @@ import lavis.runners  # noqa: F401  (registers runner_base)
 import lavis.common.optims  # noqa: F401  (registers the lr schedulers)
 
 
+class ProjectConfig(Config):
+    """LAVIS's ``Config``, except that ``--options model.model_type=X`` loads the model defaults of
+    type X before the project's model block and the options (LAVIS looks for a flat
+    ``model.model_type`` key, which ``--options`` never produces, and keeps the YAML's type)."""
+
+    @staticmethod
+    def build_model_config(config, **kwargs):
+        model_type = OmegaConf.select(OmegaConf.create(dict(kwargs)), "model.model_type")
+        return Config.build_model_config(config, **({"model.model_type": model_type} if model_type else {}))
+
+
 def parse_args(argv=None, description=""):
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--cfg-path", required=True, help="path to the project YAML")
@@ -64,7 +75,7 @@ def setup(argv=None, description=""):
     args = parse_args(argv, description)
     check_names(OmegaConf.merge(OmegaConf.load(args.cfg_path), OmegaConf.from_dotlist(args.options or [])),
                 args.cfg_path)
-    cfg = Config(args)
+    cfg = ProjectConfig(args)
     init_distributed(cfg.run_cfg)
     # The same seed on every rank, so randomly initialised parts are identical across ranks; the
     # task reseeds each training epoch per rank for data order and augmentation.

@@ -28,6 +28,7 @@ def dataset_config_paths(name: str) -> dict:
 class MCVideoQABuilder(BaseDatasetBuilder):
     train_dataset_cls = MCVideoQADataset
     eval_dataset_cls = MCVideoQADataset
+    splits = None  # the splits to build (the task sets what the run uses); None: every split in build_info
 
     def build_datasets(self):
         return self.build()
@@ -35,17 +36,33 @@ class MCVideoQABuilder(BaseDatasetBuilder):
     def data_root(self) -> str:
         return self.config.get("data_root", ".")
 
+    def dataset_name(self) -> str:
+        """The registered name: the folder of the builder's default config."""
+        return os.path.basename(os.path.dirname(self.DATASET_CONFIG_DICT["default"]))
+
     def build(self):
         self.build_processors()
         build_info = self.config.build_info
         root = self.data_root()
         vis_root = resolve_path(build_info.videos.storage, root)
+        name = self.dataset_name()
         if not os.path.isdir(vis_root):
-            raise FileNotFoundError(f"video directory not found: {vis_root} (datasets.*.build_info.videos.storage)")
+            raise FileNotFoundError(f"video directory not found: {vis_root} (datasets.{name}.build_info.videos.storage)")
         datasets = {}
+        missing = sorted(set(self.splits or ()) - set(build_info.annotations))
+        if missing:
+            raise KeyError(f"datasets.{name}: the run uses split(s) {missing} but build_info.annotations has only "
+                           f"{sorted(build_info.annotations)}")
         for split, info in build_info.annotations.items():
+            if self.splits is not None and split not in self.splits:
+                continue
             is_train = split in TRAIN_SPLITS
             storage = [info.storage] if isinstance(info.storage, str) else list(info.storage)
+            for path in storage:
+                if not os.path.isfile(resolve_path(path, root)):
+                    raise FileNotFoundError(
+                        f"annotation file not found: {resolve_path(path, root)} (split '{split}'; set "
+                        f"datasets.{name}.build_info.annotations.{split}.storage, or data_root)")
             dataset_cls = self.train_dataset_cls if is_train else self.eval_dataset_cls
             datasets[split] = dataset_cls(
                 vis_processor=self.vis_processors["train" if is_train else "eval"],
@@ -57,7 +74,7 @@ class MCVideoQABuilder(BaseDatasetBuilder):
                                              "skip" if is_train else "fail"),
                 video_ext=self.config.get("video_ext", ".mp4"),
             )
-            logging.info("%s %s: %d records from %s", self.config.get("name", type(self).__name__),
+            logging.info("%s %s: %d records from %s", name,
                          split, len(datasets[split]), storage)
         return datasets
 

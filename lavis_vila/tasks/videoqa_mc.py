@@ -96,6 +96,18 @@ class VideoQAMultipleChoiceTask(BaseTask):
         task.cfg = cfg
         return task
 
+    def build_datasets(self, cfg):
+        """Only the splits the run uses: ``test_splits`` to evaluate, else train, valid and test."""
+        run = cfg.run_cfg
+        names = ("test_splits",) if run.get("evaluate", False) else ("train_splits", "valid_splits", "test_splits")
+        splits = {split for key in names for split in (run.get(key) or [])}
+        datasets = {}
+        for name, dataset_cfg in cfg.datasets_cfg.items():
+            builder = registry.get_builder_class(name)(dataset_cfg)
+            builder.splits = splits
+            datasets[name] = builder.build_datasets()
+        return datasets
+
     # ------------------------------------------------------------------ training
 
     def temperature(self, samples) -> float:
