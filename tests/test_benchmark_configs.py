@@ -1,5 +1,7 @@
-"""Benchmark eval configs on prepared data: only the evaluated split is needed, and
-``--options model.model_type=tiny`` smoke-tests a full-size config offline on the CPU."""
+"""Every benchmark config end to end on prepared data: the official release format through
+``tools.prepare``, videos laid out as each release names them, then the eval config (and one train
+config) with the smoke options: ``model.model_type=tiny`` offline on the CPU."""
+import csv
 import json
 import shutil
 import subprocess
@@ -11,49 +13,121 @@ from conftest import PANCAKE, REPO_ROOT
 from lavis_vila.tools import prepare
 
 pytestmark = pytest.mark.slow
-FIXTURES = REPO_ROOT / "tests" / "fixtures" / "prepare"
-NEXTQA_EVAL = REPO_ROOT / "projects" / "vila" / "eval" / "nextqa_vila_32to4_eval.yaml"
+PROJECT = REPO_ROOT / "projects" / "vila"
 SMOKE = ["model.model_type=tiny", "model.load_finetuned=False", "model.finetuned=null", "run.device=cpu",
          "run.num_workers=0", "run.batch_size_eval=2"]
+ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
 
 
-@pytest.fixture
-def nextqa_val_only(tmp_path):
-    """data/nextqa with val.json (from the official CSV) and videos in the release's folder layout."""
-    root = tmp_path / "data" / "nextqa"
+def write_nextqa(folder):
+    rows = [("101", "what does he do after the flip", "TN"), ("102", "why does he flip it", "CW"),
+            ("103", "how many pancakes are there", "DC"), ("101", "what happens before the flip", "TP")]
+    with open(folder / "val.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["video", "frame_count", "width", "height", "question", "answer", "qid", "type",
+                         "a0", "a1", "a2", "a3", "a4"])
+        for qid, (video, question, qtype) in enumerate(rows):
+            writer.writerow([video, 310, 640, 360, question, qid % 5, qid, qtype, "a", "b", "c", "d", "e"])
+    (folder / "map.json").write_text(json.dumps({"101": "0001/101", "102": "0001/102", "103": "0002/103"}))
+    return ["--input", str(folder / "val.csv"), "--video-map", str(folder / "map.json")]
+
+
+def write_star(folder):
+    rows = [{"question_id": f"{qtype}_T1_{i}", "question": "What did the person do?", "video_id": f"V{i}",
+             "start": 1.0, "end": 8.5, "answer": "Flipped.",
+             "choices": [{"choice_id": j, "choice": c} for j, c in enumerate(["Flipped.", "Ate.", "Sat.", "Ran."])]}
+            for i, qtype in enumerate(["Interaction", "Sequence", "Prediction", "Feasibility"])]
+    (folder / "STAR_val.json").write_text(json.dumps(rows))
+    return ["--input", str(folder / "STAR_val.json")]
+
+
+def write_jsonl(folder, name, rows):
+    (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return ["--input", str(folder / name)]
+
+
+def write_how2qa(folder):
+    return write_jsonl(folder, "how2qa_val_release.jsonl", [
+        {"vid_name": f"clip{i}_0_10", "q": "what is flipped?", "a0": "a pancake", "a1": "a coin", "a2": "a card",
+         "a3": "a page", "answer_idx": i % 4, "ts": "0.5-9.0"} for i in range(3)])
+
+
+def write_tvqa(folder):
+    return write_jsonl(folder, "tvqa_val.jsonl", [
+        {"vid_name": f"s01e01_seg01_clip_0{i}", "q": "What is in the pan?", "a0": "a pancake", "a1": "an egg",
+         "a2": "soup", "a3": "rice", "a4": "nothing", "answer_idx": i, "ts": "1.0-9.5" if i else "NaN-NaN"}
+        for i in range(3)])
+
+
+def write_vlep(folder):
+    return write_jsonl(folder, "vlep_dev_release.jsonl", [
+        {"example_id": 100 + i, "vid_name": f"show_s01e01_clip_{i}", "ts": [1.0, 8.0],
+         "events": ["He will flip it.", "He will leave."], "answer": i % 2, "split": "dev"} for i in range(3)])
+
+
+BENCHMARKS = {  # dataset: (official-format writer, eval config, metric keys it must report)
+    "nextqa": (write_nextqa, "nextqa_vila_32to4_eval.yaml",
+               {"accuracy", "accuracy_Temporal", "accuracy_Causal", "accuracy_Descriptive"}),
+    "star": (write_star, "star_vila_32to4_eval.yaml",
+             {"accuracy", "star_avg", "accuracy_Interaction", "accuracy_Sequence", "accuracy_Prediction",
+              "accuracy_Feasibility"}),
+    "how2qa": (write_how2qa, "how2qa_vila_8to4_eval.yaml", {"accuracy", "accuracy_HOW2QA"}),
+    "tvqa": (write_tvqa, "tvqa_vila_32to4_eval.yaml", {"accuracy", "accuracy_TVQA"}),
+    "vlep": (write_vlep, "vlep_vila_32to4_eval.yaml", {"accuracy", "accuracy_VLEP"}),
+}
+
+
+def prepared(dataset, tmp_path, *splits):
+    """``data/<dataset>`` with the prepared splits and a copy of a real video under every record's name."""
+    release, root = tmp_path / "release", tmp_path / "data" / dataset
+    release.mkdir()
     root.mkdir(parents=True)
-    prepare.main(["nextqa", "--input", str(FIXTURES / "nextqa_val.csv"), "--video-map",
-                  str(FIXTURES / "map_vid_vidorID.json"), "--out", str(root / "val.json")])
-    for record in json.loads((root / "val.json").read_text()):
+    source = BENCHMARKS[dataset][0](release)
+    for split in splits:
+        prepare.main([dataset, *source, "--out", str(root / f"{split}.json")])
+    for record in json.loads((root / f"{splits[0]}.json").read_text()):
         video = root / "videos" / f"{record['video']}.mp4"
         video.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(PANCAKE, video)  # decord reads the container, whatever the extension
-    return root
+    return root, [r["qid"] for r in json.loads((root / f"{splits[0]}.json").read_text())]
 
 
-def evaluate(data_root, out, *options):
-    return subprocess.run(
-        [sys.executable, "-m", "lavis_vila.evaluate", "--cfg-path", str(NEXTQA_EVAL), "--options", *SMOKE,
-         f"datasets.nextqa.data_root={data_root}", f"run.output_dir={out}", *options],
-        capture_output=True, text=True, cwd=REPO_ROOT, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                                              "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+def launch(module, cfg, dataset, root, out, *options):
+    return subprocess.run([sys.executable, "-m", module, "--cfg-path", str(cfg), "--options", *SMOKE,
+                           f"datasets.{dataset}.data_root={root}", f"run.output_dir={out}", *options],
+                          capture_output=True, text=True, cwd=REPO_ROOT, env=ENV)
 
 
-def test_nextqa_eval_config_runs_tiny_offline_on_val_json_alone(nextqa_val_only, tmp_path):
-    result = evaluate(nextqa_val_only, tmp_path / "out")
+@pytest.mark.parametrize("dataset", sorted(BENCHMARKS))
+def test_benchmark_eval_config_runs_tiny_offline_on_its_prepared_val_split(dataset, tmp_path):
+    root, qids = prepared(dataset, tmp_path, "val")
+    result = launch("lavis_vila.evaluate", PROJECT / "eval" / BENCHMARKS[dataset][1], dataset, root, tmp_path / "out")
     assert result.returncode == 0, result.stderr[-3000:]
     (job,) = (tmp_path / "out").iterdir()
     metrics = json.loads((job / "result" / "val_epochbest_metrics.json").read_text())
-    assert metrics["total"] == 2 and {"accuracy", "accuracy_Temporal", "accuracy_Causal"} <= set(metrics)
+    assert BENCHMARKS[dataset][2] <= set(metrics) and metrics["total"] == len(qids)
+    rows = json.loads((job / "result" / "val_epochbest.json").read_text())
+    assert sorted(r["qid"] for r in rows) == sorted(qids)  # one row per qid
     config = json.loads((job / "config.json").read_text())
-    assert config["model"]["model_type"] == "tiny" and config["model"]["t5_model"] == "tiny"  # tiny defaults loaded
-    assert config["datasets"]["nextqa"]["vis_processor"]["eval"]["num_frames"] == 32  # the config's 32 frames
-    assert config["datasets"]["nextqa"]["vis_processor"]["eval"]["image_size"] == 32  # the tiny model's size
+    assert config["model"]["t5_model"] == "tiny" and config["datasets"][dataset]["vis_processor"]["eval"]["image_size"] == 32
 
 
-def test_a_missing_evaluation_split_names_the_file_and_the_key(nextqa_val_only, tmp_path):
-    (nextqa_val_only / "val.json").unlink()
-    result = evaluate(nextqa_val_only, tmp_path / "out")
+def test_star_train_config_trains_one_epoch_tiny(tmp_path):
+    root, _ = prepared("star", tmp_path, "train", "val")
+    result = launch("lavis_vila.train", PROJECT / "train" / "star_vila_32to4.yaml", "star", root, tmp_path / "out",
+                    "run.max_epoch=1", "run.batch_size_train=2", "run.warmup_steps=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (job,) = (tmp_path / "out").iterdir()
+    assert (job / "checkpoint_0.pth").is_file()
+    metrics = [json.loads(p.read_text()) for p in (job / "result").glob("val_epoch*_metrics.json")]
+    assert metrics and all(m["total"] == 4 for m in metrics)
+
+
+def test_a_missing_evaluation_split_names_the_file_and_the_key(tmp_path):
+    root, _ = prepared("nextqa", tmp_path, "val")
+    (root / "val.json").unlink()
+    result = launch("lavis_vila.evaluate", PROJECT / "eval" / "nextqa_vila_32to4_eval.yaml", "nextqa", root,
+                    tmp_path / "out")
     assert result.returncode != 0
-    assert f"annotation file not found: {nextqa_val_only / 'val.json'}" in result.stderr
+    assert f"annotation file not found: {root / 'val.json'}" in result.stderr
     assert "datasets.nextqa.build_info.annotations.val.storage" in result.stderr
