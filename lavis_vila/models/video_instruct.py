@@ -1,7 +1,9 @@
 """The shared InstructBLIP video backbone: frozen ViT -> instruction-aware Q-Former -> frozen T5.
 
-``VideoInstructModel`` holds the parts every model here needs and nothing about frame
-selection. The registered models (``vila_uniform``, ``vila``, ``sevila_baseline``) compose them.
+``VideoInstructModel`` holds the parts every model here needs and the one student path: encode
+every frame, ``select_frames`` (the hook each registered model defines: all frames for
+``vila_uniform``, the Frame-Prompter for ``vila``, the localizer for ``sevila_baseline``), then the
+Q-Former, the projection and the LLM. ``losses`` is the other hook (``vila`` adds distillation).
 
 Tensor legend used in comments: B batch, T candidate frames, K selected frames, F frames fed to
 the Q-Former, N ViT tokens per frame, C ViT width, Q query tokens, D LLM width, V vocab.
