@@ -196,3 +196,24 @@ def test_processor_frames_that_disagree_with_the_models_candidates_are_an_error(
     with pytest.raises(ConfigError, match=r"datasets.keyframe_qa.vis_processor.eval.num_frames is 16 but "
                                           r"model.num_candidate_frames is 8"):
         check_config(config_with("datasets.keyframe_qa.vis_processor.eval.num_frames=16"), str(TRAIN_CFG))
+
+
+def test_distilling_from_teacher_slots_a_checkpoint_left_unfilled_is_an_error_naming_qformer_t(tmp_path):
+    path = save_trainable(build_model("vila_uniform", "tiny"), tmp_path / "instructblip_like.pth")
+    model = build_model("vila", "tiny", num_candidate_frames=8, num_selected_frames=2, pretrained=str(path)).train()
+    with pytest.raises(ValueError, match=r"leaves the teacher slots unfilled \(query_tokens_T \(1\), Qformer_T "
+                                         r"\(\d+\), t5_proj_T \(2\)\).*merge_weights"):
+        model(tiny_batch(8), temperature=1.0)
+    model.eval()
+    model.predict_answers(tiny_batch(8))  # evaluation never runs the teacher
+    model.distill_weight = 0.0
+    model.train()
+    model(tiny_batch(8), temperature=1.0)  # nor does training without distillation
+
+
+def test_a_merged_stage_2_initialisation_fills_the_teacher_and_distils(tmp_path):
+    teacher, student = stage1(tmp_path, "teacher8", 8), stage1(tmp_path, "student2", 2)
+    merge_weights.main(["--teacher", str(teacher), "--student", str(student), "--out", str(tmp_path / "m.pth")])
+    model = build_model("vila", "tiny", num_candidate_frames=8, num_selected_frames=2, load_finetuned=True,
+                        finetuned=str(tmp_path / "m.pth")).train()
+    assert model.unfilled_teacher == [] and "loss_distill" in model(tiny_batch(8), temperature=1.0)

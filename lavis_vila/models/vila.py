@@ -16,6 +16,7 @@ import copy
 
 import torch
 
+from lavis_vila.checkpoints import parameter_groups
 from lavis_vila.models.backbones import device_context
 from lavis_vila.models.distiller import QFormerDistiller
 from lavis_vila.models.frame_prompter import FramePrompter
@@ -79,6 +80,25 @@ class ViLA(VideoInstructModel):
         self.query_tokens_T.requires_grad = False
         self.t5_proj_T = copy.deepcopy(self.t5_proj)
         freeze(self.t5_proj_T)
+        self.unfilled_teacher = []  # teacher parameters a loaded checkpoint left at their init
+
+    def teacher_parameter_names(self) -> list:
+        """Teacher parameters whose student counterpart trains: what stage 1 learns and
+        ``merge_weights`` carries (not, for example, the Q-Former's unused language-model head)."""
+        trainable = {name for name, param in self.named_parameters() if param.requires_grad}
+        student_of = {"Qformer_T.": "Qformer.", "query_tokens_T": "query_tokens", "t5_proj_T.": "t5_proj."}
+        return [name for name, _ in self.named_parameters()
+                for teacher, student in student_of.items()
+                if name.startswith(teacher) and student + name[len(teacher):] in trainable]
+
+    def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint", partial: bool = False):
+        """Also records which teacher slots the checkpoint left unfilled: distilling from them would
+        distil from a random teacher, so training refuses to (see ``losses``)."""
+        result = super().load_checkpoint(url_or_filename, config_key, partial)
+        missing = set(result.missing_keys)
+        self.unfilled_teacher = [name for name in self.teacher_parameter_names() if name in missing]
+        self.teacher_source = f"{config_key} '{url_or_filename}'"
+        return result
 
     @property
     def teacher_qformer(self):
@@ -102,6 +122,12 @@ class ViLA(VideoInstructModel):
         losses = super().losses(student, samples)
         if not (self.training and self.distill_weight > 0):
             return losses
+        if self.unfilled_teacher:
+            raise ValueError(
+                f"distill_weight is {self.distill_weight} but {self.teacher_source} leaves the teacher slots unfilled "
+                f"({parameter_groups(self.unfilled_teacher)}), so ViLA would distil from a random teacher. Build the "
+                f"stage-2 initialisation with python -m lavis_vila.tools.merge_weights --teacher <T-frame checkpoint> "
+                f"--student <K-frame checkpoint>, or set model.distill_weight: 0")
         with torch.no_grad():
             teacher = self.frame_tokens(
                 student.frames, student.instruction, self.teacher_qformer, self.query_tokens_T, self.t5_proj_T
