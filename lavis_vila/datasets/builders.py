@@ -58,17 +58,17 @@ class MCVideoQABuilder(BaseDatasetBuilder):
                 continue
             is_train = split in TRAIN_SPLITS
             storage = [info.storage] if isinstance(info.storage, str) else list(info.storage)
-            for path in storage:
-                if not os.path.isfile(resolve_path(path, root)):
-                    raise FileNotFoundError(
-                        f"annotation file not found: {resolve_path(path, root)} (split '{split}'; set "
-                        f"datasets.{name}.build_info.annotations.{split}.storage, or data_root)")
+            ann_paths = [resolve_path(path, root) for path in storage]
+            for path in ann_paths:
+                if not os.path.isfile(path):
+                    raise FileNotFoundError(f"annotation file not found: {path} (split '{split}'; set "
+                                            f"datasets.{name}.build_info.annotations.{split}.storage, or data_root)")
             dataset_cls = self.train_dataset_cls if is_train else self.eval_dataset_cls
             datasets[split] = dataset_cls(
                 vis_processor=self.vis_processors["train" if is_train else "eval"],
                 text_processor=self.text_processors["train" if is_train else "eval"],
                 vis_root=vis_root,
-                ann_paths=[resolve_path(path, root) for path in storage],
+                ann_paths=ann_paths,
                 prompt=self.config.get("prompt", "mc"),
                 on_bad_video=self.config.get("on_bad_video_train" if is_train else "on_bad_video_eval",
                                              "skip" if is_train else "fail"),

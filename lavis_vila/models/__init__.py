@@ -32,7 +32,7 @@ def build_model(arch: str, model_type: str, empty: bool = False, **overrides):
 
 def build_model_from_checkpoint(path: str, config_key: str = "checkpoint"):
     """The model a training checkpoint was trained as (its recorded ``config.model``), with its weights."""
-    checkpoint = load_checkpoint_file(path, config_key)
+    checkpoint = load_checkpoint_file(path, config_key, mmap=True)  # the config only; from_config loads the weights
     model_cfg = (checkpoint.get("config") or {}).get("model") if isinstance(checkpoint, dict) else None
     if not model_cfg:
         raise CheckpointError(f"{config_key}: '{path}' records no model config (only checkpoints written by "
