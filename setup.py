@@ -44,6 +44,8 @@ setup(
         "torch==2.14.1",
         "torchvision==0.29.1",
         "decord==0.6.0",
+        # vila_lora. The newest peft wants transformers 5; 0.3.0 works with LAVIS's transformers 4.26.
+        "peft==0.3.0",
         "filelock",
         "sentencepiece",
         "matplotlib",

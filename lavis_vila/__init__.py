@@ -5,7 +5,7 @@ Once the package is installed, its classes are in LAVIS's registry as soon as a 
 LAVIS is already imported, else when it is. The package itself imports neither torch nor LAVIS,
 so light tools such as ``tools.prepare`` start at once.
 
-Registered names: models ``vila``, ``vila_uniform``, ``sevila_baseline``; processors
+Registered names: models ``vila``, ``vila_lora``, ``vila_uniform``, ``sevila_baseline``; processors
 ``vila_video_train``, ``vila_video_eval``, ``vila_question``; builders ``nextqa``, ``star``,
 ``how2qa``, ``tvqa``, ``vlep``, ``keyframe_qa``; task ``videoqa_mc``; runner ``vila_runner``.
 """

@@ -19,20 +19,25 @@ from lavis import tasks
 from lavis.common.registry import registry
 
 import lavis_vila  # noqa: F401  (registers our classes)
-from lavis_vila.config_check import check_names
+from lavis_vila.config_check import check_names, registered
 from lavis_vila.tasks.videoqa_mc import seed_everything
 import lavis.runners  # noqa: F401  (registers runner_base)
 import lavis.common.optims  # noqa: F401  (registers the lr schedulers)
 
 
 class ProjectConfig(Config):
-    """LAVIS's ``Config``, except that ``--options model.model_type=X`` loads the model defaults of
-    type X before the project's model block and the options (LAVIS looks for a flat
-    ``model.model_type`` key, which ``--options`` never produces, and keeps the YAML's type)."""
+    """LAVIS's ``Config``, except that ``--options model.arch=A model.model_type=X`` load the model
+    defaults of arch A and type X before the project's model block and the options (LAVIS looks
+    for a flat ``model.model_type`` key, which ``--options`` never produces, and reads the arch
+    from the YAML alone)."""
 
     @staticmethod
     def build_model_config(config, **kwargs):
-        model_type = OmegaConf.select(OmegaConf.create(dict(kwargs)), "model.model_type")
+        options = OmegaConf.create(dict(kwargs))
+        arch, model_type = OmegaConf.select(options, "model.arch"), OmegaConf.select(options, "model.model_type")
+        if arch:
+            registered("model", arch, "--options model.arch")
+            config = OmegaConf.merge(config, {"model": {"arch": arch}})
         return Config.build_model_config(config, **({"model.model_type": model_type} if model_type else {}))
 
 

@@ -115,7 +115,7 @@ def test_benchmark_eval_config_runs_tiny_offline_on_its_prepared_val_split(datas
 def test_star_train_config_trains_one_epoch_tiny(tmp_path):
     root, _ = prepared("star", tmp_path, "train", "val")
     result = launch("lavis_vila.train", PROJECT / "train" / "star_vila_32to4.yaml", "star", root, tmp_path / "out",
-                    "run.max_epoch=1", "run.batch_size_train=2", "run.warmup_steps=1")
+                    "run.max_epoch=1", "run.global_batch_size=2", "run.batch_size_train=2", "run.warmup_steps=1")
     assert result.returncode == 0, result.stderr[-3000:]
     (job,) = (tmp_path / "out").iterdir()
     assert (job / "checkpoint_0.pth").is_file()

@@ -6,8 +6,20 @@ from lavis_vila.models.frame_prompter import FramePrompter
 B, T, K, N, C = 3, 12, 4, 5, 6
 
 
-def make_prompter():
-    return FramePrompter(num_tokens=N, num_candidate_frames=T, num_selected_frames=K)
+def make_prompter(gradient="selected"):
+    return FramePrompter(num_tokens=N, num_candidate_frames=T, num_selected_frames=K, gradient=gradient)
+
+
+def mask_gradient(gradient: str):
+    """Gather with a mask that is a leaf tensor; returns (mask, its gradient, gathered frames)."""
+    torch.manual_seed(1)
+    prompter = make_prompter(gradient).train()
+    features = torch.randn(B, T, N, C)
+    selection = prompter(features, temperature=1.0)
+    selection.mask = selection.mask.detach().requires_grad_(True)
+    selected = prompter.gather(features, selection)
+    (selected * torch.randn_like(selected)).sum().backward()
+    return selection.mask, selection.mask.grad, selected
 
 
 def test_training_selection_is_one_hot_per_segment():
@@ -35,8 +47,26 @@ def test_gather_returns_the_selected_frames_in_time_order():
     assert torch.allclose(selected, expected)
 
 
-def test_straight_through_gradient_reaches_every_prompter_parameter():
-    prompter = make_prompter().train()
+def test_official_gradient_reaches_only_the_selected_mask_entries():
+    mask, grad, _ = mask_gradient("selected")
+    assert torch.equal(grad != 0, mask.detach() == 1)  # K of T entries per video
+
+
+def test_all_gradient_reaches_every_mask_entry_with_the_same_forward_value():
+    mask, grad, selected = mask_gradient("all")
+    assert bool((grad != 0).all())
+    _, _, selected_official = mask_gradient("selected")
+    assert torch.equal(selected, selected_official)
+
+
+def test_an_unknown_prompter_gradient_is_an_error():
+    with pytest.raises(ValueError, match="prompter_gradient must be 'selected' or 'all', got 'some'"):
+        make_prompter("some")
+
+
+@pytest.mark.parametrize("gradient", ["selected", "all"])
+def test_straight_through_gradient_reaches_every_prompter_parameter(gradient):
+    prompter = make_prompter(gradient).train()
     features = torch.randn(B, T, N, C)
     selected = prompter.gather(features, prompter(features, temperature=1.0))
     (selected * torch.randn_like(selected)).sum().backward()

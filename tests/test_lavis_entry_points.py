@@ -35,7 +35,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 def test_stock_train_py_imports_find_every_class_and_load_model_and_preprocess_builds_tiny_vila():
     result = run_python(STOCK_TRAIN_PY_IMPORTS + textwrap.dedent("""
-        print("models", sorted(set(registry.list_models()) & {"vila", "vila_uniform", "sevila_baseline"}))
+        print("models", sorted(set(registry.list_models()) & {"vila", "vila_lora", "vila_uniform", "sevila_baseline"}))
         print("processors", sorted(set(registry.list_processors()) & {"vila_video_train", "vila_video_eval", "vila_question"}))
         print("builders", sorted(set(registry.list_datasets()) & {"nextqa", "star", "how2qa", "tvqa", "vlep", "keyframe_qa"}))
         print("tasks", "videoqa_mc" in registry.list_tasks(), "runners", sorted(registry.list_runners()))
@@ -45,7 +45,7 @@ def test_stock_train_py_imports_find_every_class_and_load_model_and_preprocess_b
     """))
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert "models ['sevila_baseline', 'vila', 'vila_uniform']" in lines
+    assert "models ['sevila_baseline', 'vila', 'vila_lora', 'vila_uniform']" in lines
     assert "processors ['vila_question', 'vila_video_eval', 'vila_video_train']" in lines
     assert "builders ['how2qa', 'keyframe_qa', 'nextqa', 'star', 'tvqa', 'vlep']" in lines
     assert "tasks True runners ['runner_base', 'runner_iter', 'vila_runner']" in lines
@@ -76,4 +76,4 @@ def test_any_module_can_be_imported_first_and_everything_is_registered(module):
     result = run_python(f"import {module}\nfrom lavis.common.registry import registry\n"
                         "print(sorted(m for m in registry.list_models() if 'vila' in m))")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "['sevila_baseline', 'vila', 'vila_uniform']"
+    assert result.stdout.strip() == "['sevila_baseline', 'vila', 'vila_lora', 'vila_uniform']"

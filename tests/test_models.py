@@ -143,11 +143,44 @@ def test_one_step_letter_scores_equal_a_teacher_forced_full_decoder_pass(vila):
     visual = torch.randn(2, 8, vila.t5_model.config.d_model)
     qa = [QUESTION, QUESTION.replace("pancake", "coin")]
     scores = vila.option_scores(visual, qa, [5, 5])
-    embeds, mask = vila._llm_encoder_inputs(visual, qa)
+    embeds, mask = vila._llm_encoder_inputs(visual, qa, max_length=None)
     labels = vila.t5_tokenizer(["Option A"] * 2, return_tensors="pt").input_ids
     logits = vila.t5_model(inputs_embeds=embeds, attention_mask=mask, labels=labels).logits
     position = len(vila.answer_prefix_ids) - 1  # the step that predicts the letter after "Option"
     assert torch.allclose(scores, logits[:, position, vila.option_letter_ids], atol=1e-5)
+
+
+@pytest.mark.parametrize("dropout_in_training", [True, False])
+def test_t5_dropout_is_active_in_training_only_under_the_official_default(dropout_in_training):
+    model = build_model("vila_uniform", "tiny", llm_dropout_in_training=dropout_in_training)
+    for module in model.t5_model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.5  # the tiny T5 is configured without dropout; Flan-T5-XL has 0.1
+    model.train()
+    assert model.t5_model.training is dropout_in_training and not model.visual_encoder.training
+    batch = tiny_batch(4)
+    losses = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        losses.append(model(batch)["loss"].item())
+    assert (losses[0] != losses[1]) is dropout_in_training
+    assert not model.eval().t5_model.training
+
+
+@pytest.mark.parametrize("truncate", [False, True])
+def test_the_t5_prompt_is_cut_to_max_txt_len_in_training_and_at_evaluation_only_under_the_flag(truncate):
+    model = build_model("vila_uniform", "tiny", truncate_eval_prompt=truncate, max_txt_len=8)
+    text_lengths = []
+    visual_tokens = 4 * model.query_tokens.shape[1]  # tiny_batch(4): 4 frames of Q tokens each
+    hook = model.t5_model.encoder.register_forward_pre_hook(
+        lambda m, args, kwargs: text_lengths.append(kwargs["attention_mask"].shape[1] - visual_tokens),
+        with_kwargs=True)
+    model.train()(tiny_batch(4))
+    model.eval().predict_answers(tiny_batch(4))
+    hook.remove()
+    prompt_tokens = len(model.t5_tokenizer(QUESTION).input_ids)
+    assert prompt_tokens > 8
+    assert text_lengths == [8, 8 if truncate else prompt_tokens]
 
 
 def test_wrong_number_of_candidate_frames_is_a_clear_error(vila):

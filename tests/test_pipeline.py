@@ -67,6 +67,7 @@ def test_train_runs_in_one_process_and_writes_checkpoints_log_results_and_metric
     assert {"agg_metrics", "accuracy", "accuracy_Colour", "accuracy_Pattern", "accuracy_Count", "total"} <= set(metrics)
     assert metrics["total"] == 15
     assert "Train: data epoch: [1]" in result.stdout + result.stderr  # periodic progress lines
+    assert "global batch 8 = 1 process(es) x 8 per process x 1 accumulation step(s)" in result.stdout + result.stderr
 
 
 def test_resume_from_the_first_checkpoint_matches_the_uninterrupted_run(trained, data_dir, tmp_path):
@@ -79,6 +80,21 @@ def test_resume_from_the_first_checkpoint_matches_the_uninterrupted_run(trained,
     assert expected.keys() == actual.keys()
     frozen = [k for k in actual if k.startswith(("visual_encoder.", "t5_model.", "Qformer_T."))]
     assert frozen == ["Qformer_T.bert.embeddings.position_ids"]  # a buffer; frozen parameters are not saved
+    for key in expected:
+        torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_vila_lora_resumed_from_its_first_checkpoint_matches_the_uninterrupted_run(data_dir, tmp_path):
+    lora = ("model.arch=vila_lora", "run.max_epoch=2")
+    launch("lavis_vila.train", TRAIN_CFG, *options(data_dir, tmp_path / "full", *lora))
+    full = job_dir(tmp_path / "full")
+    launch("lavis_vila.train", TRAIN_CFG,
+           *options(data_dir, tmp_path / "resumed", *lora, f"run.resume_ckpt_path={full / 'checkpoint_0.pth'}"))
+    expected = trainable_weights(full / "checkpoint_1.pth")
+    actual = trainable_weights(job_dir(tmp_path / "resumed") / "checkpoint_1.pth")
+    adapters = [k for k in expected if ".lora_B." in k]
+    assert adapters and all(expected[k].abs().sum() > 0 for k in adapters)  # trained, saved and resumed
+    assert expected.keys() == actual.keys()
     for key in expected:
         torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=1e-6, msg=key)
 

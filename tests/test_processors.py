@@ -7,7 +7,28 @@ from lavis_vila.processors import VideoDecodeError, VideoEvalProcessor, VideoTra
 
 
 def test_eval_sampling_takes_the_middle_frame_of_each_equal_segment():
-    assert segment_frame_indices(80, 8) == [4, 14, 24, 34, 44, 54, 64, 74]
+    assert segment_frame_indices(80, 8) == [5, 15, 25, 35, 45, 55, 65, 75]  # (lo+hi)//2 of [0, 10), [10, 20), ...
+    assert segment_frame_indices(80, 8, rounding="centred") == [4, 14, 24, 34, 44, 54, 64, 74]
+
+
+def test_official_rounding_takes_frame_lo_plus_hi_halved_in_a_17_frame_video():
+    # linspace(0, 17, 5) = 0, 4.25, 8.5, 12.75, 17 -> segments [0, 4), [4, 8), [8, 12), [12, 17)
+    assert segment_frame_indices(17, 4) == [2, 6, 10, 14]  # (0+4)//2, (4+8)//2, (8+12)//2, (12+17)//2
+    assert segment_frame_indices(17, 4, rounding="centred") == [1, 5, 9, 14]  # (lo+hi-1)//2
+
+
+@pytest.mark.parametrize("rounding, expected", [("official", [5, 15, 25]), ("centred", [4, 14, 25])])
+def test_a_clip_end_becomes_int_end_fps_officially_and_its_ceiling_centred(shared_videos, rounding, expected):
+    # 1.01 s at 30 fps is frame 30.3: official clip [0, 30) -> thirds [0,10) [10,20) [20,30);
+    # centred clip [0, 31) -> linspace(0, 31, 4) cut to [0,10) [10,20) [20,31).
+    processor = VideoEvalProcessor(image_size=32, num_frames=3, frame_rounding=rounding)
+    _, indices = processor(str(shared_videos / "flipping_a_pancake.mkv"), start=0.0, end=1.01)
+    assert indices == expected
+
+
+def test_an_unknown_frame_rounding_is_an_error():
+    with pytest.raises(ValueError, match="frame_rounding must be one of"):
+        VideoEvalProcessor(frame_rounding="nearest")
 
 
 def test_train_sampling_takes_one_frame_inside_each_segment():

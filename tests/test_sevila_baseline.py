@@ -78,7 +78,7 @@ def test_official_style_scores_are_the_second_generated_steps_logits():
     visual = torch.randn(2, 8, official.t5_model.config.d_model)
     qa = [QUESTION] * 2
     scores = official.next_token_logits(visual, qa, official.answer_prefix_ids)
-    embeds, mask = official._llm_encoder_inputs(visual, qa)
+    embeds, mask = official._llm_encoder_inputs(visual, qa, max_length=None)
     generated = official.t5_model.generate(inputs_embeds=embeds, attention_mask=mask, num_beams=1, max_new_tokens=2)
     forced = official.t5_model(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=generated[:, :2]).logits
     torch.testing.assert_close(scores, forced[:, -1].float(), rtol=1e-4, atol=1e-4)

@@ -1,4 +1,4 @@
-"""Models registered with LAVIS: ``vila``, ``vila_uniform``, ``sevila_baseline``."""
+"""Models registered with LAVIS: ``vila``, ``vila_lora``, ``vila_uniform``, ``sevila_baseline``."""
 from lavis.common.registry import registry
 from omegaconf import OmegaConf
 
@@ -6,9 +6,10 @@ from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file
 
 from lavis_vila.models.sevila_baseline import SeViLABaseline
 from lavis_vila.models.vila import ViLA
+from lavis_vila.models.vila_lora import ViLALoRA
 from lavis_vila.models.vila_uniform import VilaUniform
 
-__all__ = ["SeViLABaseline", "ViLA", "VilaUniform", "build_model", "build_model_from_checkpoint"]
+__all__ = ["SeViLABaseline", "ViLA", "ViLALoRA", "VilaUniform", "build_model", "build_model_from_checkpoint"]
 
 
 def build_model(arch: str, model_type: str, empty: bool = False, **overrides):

@@ -46,10 +46,16 @@ class FramePrompter(nn.Module):
         num_tokens: ViT tokens per frame N (257 for ViT-g at 224 px).
         num_candidate_frames: T.
         num_selected_frames: K, which is also the number of segments; T must be divisible by K.
+        gradient: which mask entries the straight-through gradient reaches in ``gather``:
+            ``"selected"`` (the official code) or ``"all"``.
     """
 
-    def __init__(self, *, num_tokens: int, num_candidate_frames: int, num_selected_frames: int):
+    def __init__(self, *, num_tokens: int, num_candidate_frames: int, num_selected_frames: int,
+                 gradient: str = "selected"):
         super().__init__()
+        if gradient not in ("selected", "all"):
+            raise ValueError(f"prompter_gradient must be 'selected' or 'all', got {gradient!r}")
+        self.gradient = gradient
         if num_candidate_frames % num_selected_frames:
             raise ValueError(
                 f"num_candidate_frames ({num_candidate_frames}) must be divisible by "
@@ -86,12 +92,21 @@ class FramePrompter(nn.Module):
     def gather(self, frame_features: torch.Tensor, selection: FrameSelection) -> torch.Tensor:
         """Apply the mask: (B, T, N, C) -> (B, K, N, C), keeping temporal order.
 
-        A weighted sum over each segment's frames instead of indexing, so the gradient reaches
-        the mask (and through it the prompter).
+        The forward value is the chosen frames either way; ``self.gradient`` says which mask entries
+        the straight-through gradient reaches. ``"selected"`` (the official code): the features
+        are scaled by the mask and the chosen frame is indexed out, so only the K chosen entries
+        get a gradient. ``"all"``: a weighted sum over each segment's frames, so every one of the
+        T entries does.
         """
         batch_size, _, num_tokens, channels = frame_features.shape
         segments = frame_features.reshape(
             batch_size, self.num_segments, self.segment_len, num_tokens, channels
         )  # (B, K, S, N, C)
-        mask = selection.mask.to(frame_features.dtype)
-        return torch.einsum("bksnc,bks->bknc", segments, mask)
+        mask = selection.mask.to(frame_features.dtype)  # (B, K, S)
+        if self.gradient == "all":
+            return torch.einsum("bksnc,bks->bknc", segments, mask)
+        chosen = mask.argmax(-1, keepdim=True)  # (B, K, 1)
+        chosen_mask = mask.gather(-1, chosen)  # (B, K, 1), all ones, carrying the gradient
+        index = chosen[..., None, None].expand(-1, -1, 1, num_tokens, channels)  # (B, K, 1, N, C)
+        chosen_frames = segments.gather(2, index).squeeze(2)  # (B, K, N, C)
+        return chosen_frames * chosen_mask[..., None]

@@ -91,6 +91,11 @@ class VideoInstructModel(BaseModel):
     only: a Python loop of Q-Former calls, one per frame, and greedy ``generate`` of up to 30
     tokens whose second step's scores are read. The visual tokens are identical, and so are the
     scores once the model's first generated token is "Option", as a trained model's is.
+
+    Two choices where the paper is silent follow the official code, each behind one key:
+    ``llm_dropout_in_training`` (the frozen T5 stays in train mode, so its dropout is active in
+    training) and ``truncate_eval_prompt`` (False: the T5 prompt is cut to ``max_txt_len`` tokens
+    in training only, never at evaluation).
     """
 
     num_candidate_frames: Optional[int] = None  # T, for models that select among the frames they get
@@ -112,6 +117,8 @@ class VideoInstructModel(BaseModel):
         llm_precision: str = "bf16",
         max_txt_len: int = 128,
         max_output_txt_len: int = 32,
+        truncate_eval_prompt: bool = False,
+        llm_dropout_in_training: bool = True,
         official_style: bool = False,
         random_init_seed: int = 0,
         ln_vision_gain_std: float = 0.0,
@@ -121,6 +128,8 @@ class VideoInstructModel(BaseModel):
         self.official_style = official_style
         self.max_txt_len = max_txt_len
         self.max_output_txt_len = max_output_txt_len
+        self.truncate_eval_prompt = truncate_eval_prompt
+        self.llm_dropout_in_training = llm_dropout_in_training
         # An empty architecture check reads local tokenizers but never asks the hub for one.
         self.qformer_tokenizer = self._tokenizer(backbones.build_qformer_tokenizer, qformer_tokenizer, empty)
         self.t5_tokenizer = self._tokenizer(backbones.build_t5_tokenizer, t5_tokenizer or t5_model, empty)
@@ -172,7 +181,7 @@ class VideoInstructModel(BaseModel):
 
     def frozen_modules(self):
         """Modules kept in eval mode whatever ``train()`` says (no dropout, fixed statistics)."""
-        return [self.visual_encoder, self.t5_model]
+        return [self.visual_encoder] + ([] if self.llm_dropout_in_training else [self.t5_model])
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -238,14 +247,16 @@ class VideoInstructModel(BaseModel):
         tokens = proj(output.last_hidden_state[:, : queries.shape[1]])  # (B*F, Q, D)
         return tokens.reshape(batch_size, num_frames * tokens.shape[1], tokens.shape[2])
 
-    def _t5_tokenize(self, texts, max_length: int, device):
+    def _t5_tokenize(self, texts, max_length: Optional[int], device):
+        """Left-truncated to ``max_length`` tokens; ``None``: not truncated."""
         return self.t5_tokenizer(
-            list(texts), padding="longest", truncation=True, max_length=max_length, return_tensors="pt"
+            list(texts), padding="longest", truncation=max_length is not None, max_length=max_length,
+            return_tensors="pt",
         ).to(device)
 
-    def _llm_encoder_inputs(self, visual_tokens: torch.Tensor, qa_input):
+    def _llm_encoder_inputs(self, visual_tokens: torch.Tensor, qa_input, max_length: Optional[int]):
         """[visual tokens ; T5-embedded instruction] -> inputs_embeds (B, F*Q + L, D) and mask."""
-        text = self._t5_tokenize(qa_input, self.max_txt_len, visual_tokens.device)
+        text = self._t5_tokenize(qa_input, max_length, visual_tokens.device)
         text_embeds = self.t5_model.encoder.embed_tokens(text.input_ids)  # (B, L, D)
         inputs_embeds = torch.cat([visual_tokens.to(self.llm_dtype), text_embeds], dim=1)
         visual_mask = torch.ones(visual_tokens.shape[:2], dtype=text.attention_mask.dtype, device=visual_tokens.device)
@@ -256,7 +267,7 @@ class VideoInstructModel(BaseModel):
         target = self._t5_tokenize(qa_output, self.max_output_txt_len, visual_tokens.device)
         labels = target.input_ids.masked_fill(target.input_ids == self.t5_tokenizer.pad_token_id, -100)
         with autocast_to(visual_tokens.device, self.llm_dtype):
-            inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, qa_input)
+            inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, qa_input, self.max_txt_len)
             output = self.t5_model(
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
@@ -297,7 +308,8 @@ class VideoInstructModel(BaseModel):
         """
         device = visual_tokens.device
         with autocast_to(device, self.llm_dtype):
-            inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, text)
+            max_length = self.max_txt_len if self.truncate_eval_prompt else None
+            inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, text, max_length)
             if self.official_style:
                 output = self.t5_model.generate(
                     inputs_embeds=inputs_embeds,

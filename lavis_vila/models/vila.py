@@ -6,11 +6,10 @@
 Training loss: L_vqa + distill_weight * MSE(decoder(student tokens), teacher tokens).
 At inference only the student path runs.
 
-Paper vs official code (each difference has a flag; the paper is the default):
-- teacher: a separate frozen Q-Former (``Qformer_T``) in the paper; the official code runs the
-  teacher through the student's own Q-Former (``teacher_shares_student_qformer: True``).
-- evaluation selection: deterministic argmax here; the official code adds Gumbel noise at test
-  time (``eval_gumbel_noise: True``).
+Paper vs official code: each difference is one flag, listed with its default and what decided
+it in the README's faithfulness table. Here: ``teacher_shares_student_qformer`` (the paper's
+separate teacher by default), ``eval_gumbel_noise`` and ``prompter_gradient`` (the official
+code's gradient through the selected mask entries only, by default).
 """
 import copy
 
@@ -36,6 +35,8 @@ class ViLA(VideoInstructModel):
         teacher_shares_student_qformer: official-code teacher (see module docstring).
         eval_gumbel_noise: official-code sampled selection at evaluation.
         eval_temperature: Gumbel temperature for that sampled selection.
+        prompter_gradient: which mask entries the straight-through gradient reaches:
+            ``selected`` (official code) or ``all`` (see ``FramePrompter.gather``).
     """
 
     PRETRAINED_MODEL_CONFIG_DICT = model_config_paths("vila")
@@ -49,6 +50,7 @@ class ViLA(VideoInstructModel):
         teacher_shares_student_qformer: bool = False,
         eval_gumbel_noise: bool = False,
         eval_temperature: float = 0.01,
+        prompter_gradient: str = "selected",
         empty: bool = False,
         **backbone_kwargs,
     ):
@@ -67,6 +69,7 @@ class ViLA(VideoInstructModel):
                 num_tokens=num_tokens,
                 num_candidate_frames=num_candidate_frames,
                 num_selected_frames=num_selected_frames,
+                gradient=prompter_gradient,
             )
             self.distiller = QFormerDistiller(
                 student_tokens=num_queries * num_selected_frames,

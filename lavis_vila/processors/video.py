@@ -3,7 +3,10 @@
 The clip [start, end] (seconds; the video's start or end where one is absent) is cut into T
 equal segments. A window that is reversed, negative or starts past the video's end is an error.
 Training takes one random frame per segment (TSN-style), evaluation the middle frame. A video
-with fewer than T frames repeats its last frame. Frames are decoded straight to
+with fewer than T frames repeats its last frame. ``frame_rounding`` says how a window in seconds
+and a segment's middle become frame indices: ``official`` (the official code: clip end
+``int(end*fps)``, middle ``(lo+hi)//2`` of segment [lo, hi)) or ``centred`` (clip end
+``ceil(end*fps)``, middle ``(lo+hi-1)//2``, the centre of the frames lo..hi-1). Frames are decoded straight to
 ``image_size``² (aspect ratio not kept, as in SeViLA/ViLA), then CLIP-normalised; training adds
 one random resized crop (scale 0.5-1.0) shared by all frames of the clip.
 
@@ -23,6 +26,7 @@ from lavis_vila.registry import register_processor
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+FRAME_ROUNDINGS = ("official", "centred")
 
 
 class VideoDecodeError(RuntimeError):
@@ -36,8 +40,10 @@ def segment_frame_indices(
     last: Optional[int] = None,
     random: bool = False,
     rng: Optional[np.random.Generator] = None,
+    rounding: str = "official",
 ) -> List[int]:
-    """One frame index per segment of [first, last): the middle one, or a random one.
+    """One frame index per segment of [first, last): the middle one (``rounding``: ``official``
+    ``(lo+hi)//2``, ``centred`` ``(lo+hi-1)//2``), or a random one.
 
     With fewer available frames than ``num_frames`` every frame is taken once and the last
     one is repeated up to ``num_frames``.
@@ -55,7 +61,8 @@ def segment_frame_indices(
         rng = rng or np.random.default_rng(int(torch.randint(2**31, (1,))))
         indices = [int(rng.integers(s, e)) for s, e in zip(starts, ends)]
     else:
-        indices = [int((s + e - 1) // 2) for s, e in zip(starts, ends)]
+        centre_shift = 0 if rounding == "official" else 1
+        indices = [int((s + e - centre_shift) // 2) for s, e in zip(starts, ends)]
     return indices + [indices[-1]] * (num_frames - segments)
 
 
@@ -64,10 +71,14 @@ class VideoProcessor(BaseProcessor):
 
     random_sampling = False
 
-    def __init__(self, image_size: int = 224, num_frames: int = 32, mean=CLIP_MEAN, std=CLIP_STD):
+    def __init__(self, image_size: int = 224, num_frames: int = 32, mean=CLIP_MEAN, std=CLIP_STD,
+                 frame_rounding: str = "official"):
         super().__init__()
+        if frame_rounding not in FRAME_ROUNDINGS:
+            raise ValueError(f"frame_rounding must be one of {FRAME_ROUNDINGS}, got {frame_rounding!r}")
         self.image_size = image_size
         self.num_frames = num_frames
+        self.frame_rounding = frame_rounding
         # Normalisation on 0-255 pixels in one fused pass: (x - 255*mean) / (255*std).
         self.pixel_mean = torch.tensor(mean).view(1, 3, 1, 1) * 255.0
         self.pixel_std = torch.tensor(std).view(1, 3, 1, 1) * 255.0
@@ -86,7 +97,9 @@ class VideoProcessor(BaseProcessor):
         if num_video_frames == 0:
             raise VideoDecodeError(f"{path}: video has no frames")
         first, last = self.frame_window(path, reader, start, end)
-        indices = segment_frame_indices(num_video_frames, self.num_frames, first, last, self.random_sampling)
+        indices = segment_frame_indices(
+            num_video_frames, self.num_frames, first, last, self.random_sampling, rounding=self.frame_rounding
+        )
         try:
             frames = reader.get_batch(indices)  # (T, S, S, 3) uint8
         except Exception as error:
@@ -95,8 +108,7 @@ class VideoProcessor(BaseProcessor):
             frames = torch.from_numpy(frames.asnumpy())
         return frames.permute(0, 3, 1, 2), indices
 
-    @staticmethod
-    def frame_window(path: str, reader, start: Optional[float], end: Optional[float]) -> Tuple[int, int]:
+    def frame_window(self, path: str, reader, start: Optional[float], end: Optional[float]) -> Tuple[int, int]:
         """[first, last) frame indices of the clip [start, end] seconds; either end may be open."""
         num_video_frames = len(reader)
         if start is None and end is None:
@@ -109,7 +121,8 @@ class VideoProcessor(BaseProcessor):
         if first >= num_video_frames:
             raise VideoDecodeError(f"{path}: the clip starts at {start:.2f} s, past the video's end "
                                    f"({num_video_frames / fps:.2f} s)")
-        last = int(np.ceil(end * fps)) if end is not None else num_video_frames
+        round_end = int if self.frame_rounding == "official" else lambda t: int(np.ceil(t))
+        last = round_end(end * fps) if end is not None else num_video_frames
         return first, min(last, num_video_frames)
 
     def augment(self, frames: torch.Tensor) -> torch.Tensor:
@@ -133,6 +146,7 @@ class VideoProcessor(BaseProcessor):
             "num_frames": cfg.get("num_frames", 32),
             "mean": cfg.get("mean", CLIP_MEAN),
             "std": cfg.get("std", CLIP_STD),
+            "frame_rounding": cfg.get("frame_rounding", "official"),
         }
 
 
@@ -148,8 +162,8 @@ class VideoTrainProcessor(VideoProcessor):
     random_sampling = True
 
     def __init__(self, image_size: int = 224, num_frames: int = 32, mean=CLIP_MEAN, std=CLIP_STD,
-                 min_scale: float = 0.5, max_scale: float = 1.0):
-        super().__init__(image_size, num_frames, mean, std)
+                 frame_rounding: str = "official", min_scale: float = 0.5, max_scale: float = 1.0):
+        super().__init__(image_size, num_frames, mean, std, frame_rounding)
         self.crop = v2.RandomResizedCrop(
             image_size, scale=(min_scale, max_scale), interpolation=InterpolationMode.BICUBIC, antialias=True
         )

@@ -8,6 +8,9 @@ Run keys:
         the official code's schedule (with 10 epochs it ends near 0.40, not 0.01).
     seed (42): each training epoch reseeds from (seed, epoch, rank), so a resumed run
         replays exactly the epochs an uninterrupted one would have.
+    global_batch_size (none): the recipe's effective batch; ``batch_size_train`` (the most one
+        process holds) and ``accum_grad_iters`` are set from it for the run's GPU count
+        (``global_batch.py``). Every training run logs its global batch at start.
 
 The training loop is LAVIS's (scheduler step, ``train_step``, ``GradScaler`` when the runner
 passes one for ``run.amp``, gradient accumulation, progress lines), made device-aware: fp16
@@ -31,6 +34,7 @@ from omegaconf import OmegaConf
 
 from lavis_vila import config_check  # a module, not its names: importing it may register (cycle-safe)
 from lavis_vila.registry import register_task
+from lavis_vila.tasks.global_batch import apply_global_batch
 from lavis_vila.tasks.metrics import accuracy_metrics
 
 
@@ -86,6 +90,8 @@ class VideoQAMultipleChoiceTask(BaseTask):
         if cfg is not None:
             config_check.check_config(cfg, config_check.config_source(cfg))
         run = cfg.run_cfg if cfg is not None else {}
+        if cfg is not None and not run.get("evaluate", False):
+            apply_global_batch(run, get_world_size())
         task = cls(
             temperature_start=float(run.get("temperature_start", 1.0)),
             temperature_end=float(run.get("temperature_end", 0.01)),

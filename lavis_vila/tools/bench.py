@@ -32,6 +32,7 @@ from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokeni
 from lavis_vila.models.paths import MODEL_TYPES
 from lavis_vila.models.precision import DTYPES
 from lavis_vila.prompts import mc_prompt
+from lavis_vila.tools.machine import cpu_info
 
 QUESTION = mc_prompt(
     "why did the boy pick up the cup after he sat down at the table?",
@@ -66,8 +67,7 @@ class Variant:
 def auto_dtype(device: torch.device) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    with open("/proc/cpuinfo") as f:
-        flags = f.read()
+    flags = cpu_info()["flags"]
     return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
 
 

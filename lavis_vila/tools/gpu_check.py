@@ -17,11 +17,9 @@ prompts tokenized by the shipped tiny tokenizers. The data is a generated ``keyf
 reported as skipped.
 """
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -32,6 +30,7 @@ from omegaconf import OmegaConf
 
 from lavis_vila.datasets.synthetic import generate
 from lavis_vila.tools.bench import Row, format_table, summary
+from lavis_vila.tools.machine import describe as describe_machine
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE_CONFIG = os.path.join(REPO_ROOT, "projects", "vila", "train", "keyframe_qa_tiny_vila.yaml")
@@ -126,21 +125,6 @@ def bench(batch_size: int, out: str, args) -> dict:
         return {**record, "rows": json.load(f)}
 
 
-def machine() -> dict:
-    info = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "python": platform.python_version(), "torch": torch.__version__}
-    import transformers
-
-    info["transformers"] = transformers.__version__
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["cuda"] = torch.version.cuda
-    else:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    return info
-
-
 def markdown(report: dict) -> str:
     where = report["machine"].get("gpu") or f"CPU: {report['machine'].get('cpu')}"
     lines = [f"# GPU check ({'dry run, tiny' if report['dry_run'] else 'flant5xl, random weights'}), {where}, "
@@ -186,7 +170,7 @@ def main(argv=None):
     data_dir = generate(os.path.join(out, "keyframe_qa"), seed=0, num_train=args.steps * args.batch_size,
                         num_val=args.eval_samples, frames=CANDIDATE_FRAMES)
     cfg_path = write_config(os.path.join(out, "vila_32to4.yaml"), data_dir, args)
-    report = {"dry_run": args.dry_run, "steps": args.steps, "batch_size": args.batch_size, "machine": machine(),
+    report = {"dry_run": args.dry_run, "steps": args.steps, "batch_size": args.batch_size, "machine": describe_machine(),
               "steps_run": []}
     for step in (lambda: train("runner_base", cfg_path, out, args), lambda: train("vila_runner", cfg_path, out, args),
                  lambda: bench(1, out, args), lambda: bench(8, out, args)):

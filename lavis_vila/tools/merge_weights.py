@@ -4,7 +4,8 @@
 
 The student init (K frames) fills the student slots (``Qformer``, ``query_tokens``, ``t5_proj``,
 ``ln_vision``); the teacher (T frames) fills the teacher slots (``Qformer_T``,
-``query_tokens_T``, ``t5_proj_T``), as the official ``re_weight.py`` does. The Frame-Prompter
+``query_tokens_T``, ``t5_proj_T``), as the official ``re_weight.py`` does. LoRA adapters in the
+student checkpoint (``*.lora_A/B.*``, from a ``vila_lora`` run) are carried too. The Frame-Prompter
 and the distiller's decoder are not in either checkpoint: ViLA initialises them fresh, and the
 merged file says so (``partial``), so loading it is not mistaken for a wrong checkpoint. Then set
 ``model.load_finetuned: True`` and ``model.finetuned: MERGED`` in the stage-2 config.
@@ -24,6 +25,7 @@ PARTIAL = "stage-2 ViLA initialisation (tools.merge_weights): the Frame-Prompter
 # student prefix -> teacher slot prefix
 TEACHER_SLOTS = {"Qformer.": "Qformer_T.", "query_tokens": "query_tokens_T", "t5_proj.": "t5_proj_T."}
 STUDENT_PREFIXES = tuple(TEACHER_SLOTS) + ("ln_vision.",)
+LORA_MARKER = ".lora_"  # vila_lora's adapter weights (peft names), carried from the student
 
 
 class MergeError(ValueError):
@@ -31,7 +33,8 @@ class MergeError(ValueError):
 
 
 def slot_keys(state_dict: dict, prefixes, source: str) -> dict:
-    picked = {k: v for k, v in state_dict.items() if k.startswith(prefixes)}
+    teacher_slots = tuple(TEACHER_SLOTS.values())  # "query_tokens" must not pick "query_tokens_T"
+    picked = {k: v for k, v in state_dict.items() if k.startswith(prefixes) and not k.startswith(teacher_slots)}
     for prefix in TEACHER_SLOTS:
         if not any(k.startswith(prefix) for k in picked):
             raise MergeError(f"{source} has no '{prefix}*' weights: is it a stage-1 vila_uniform checkpoint?")
@@ -51,7 +54,7 @@ def merge(teacher: dict, student: dict, teacher_name: str = "teacher", student_n
                     f"only in {student_name}: {only_student[:5]}" if only_student else "",
                     f"shapes differ: {mismatched[:5]}" if mismatched else ""]
         raise MergeError("teacher and student architectures differ; " + "; ".join(p for p in problems if p))
-    merged = dict(student_part)
+    merged = {**student_part, **{k: v for k, v in student.items() if LORA_MARKER in k}}
     for key, value in teacher_part.items():
         prefix = next(p for p in TEACHER_SLOTS if key.startswith(p))
         merged[TEACHER_SLOTS[prefix] + key[len(prefix):]] = value

@@ -1,0 +1,54 @@
+"""The recipe's global batch on any number of GPUs.
+
+``run.global_batch_size`` is the official recipe's effective batch (per-GPU batch x GPUs x
+accumulation steps, 64 for most ViLA runs). ``run.batch_size_train`` is then the most one GPU
+may hold. ``apply_global_batch`` sets ``batch_size_train`` and ``accum_grad_iters`` for the
+run's world size, so 4 and 8 GPUs train with the same global batch and learning rate.
+"""
+import logging
+import math
+from typing import NamedTuple
+
+
+class BatchSplit(NamedTuple):
+    per_gpu: int
+    accum_grad_iters: int
+    world_size: int
+
+    @property
+    def global_batch(self) -> int:
+        return self.per_gpu * self.accum_grad_iters * self.world_size
+
+
+def split_global_batch(global_batch: int, world_size: int, max_per_gpu: int) -> BatchSplit:
+    """The fewest accumulation steps whose per-GPU batch fits ``max_per_gpu`` and whose product is
+    exactly ``global_batch``; when none is exact, ``max_per_gpu`` with the nearest step count."""
+    if global_batch < 1 or world_size < 1 or max_per_gpu < 1:
+        raise ValueError(f"global batch {global_batch}, world size {world_size} and per-GPU batch {max_per_gpu} "
+                         f"must all be positive")
+    for accum in range(math.ceil(global_batch / (world_size * max_per_gpu)), global_batch + 1):
+        per_gpu, remainder = divmod(global_batch, world_size * accum)
+        if per_gpu == 0:
+            break
+        if remainder == 0:
+            return BatchSplit(per_gpu, accum, world_size)
+    accum = max(1, round(global_batch / (world_size * max_per_gpu)))
+    return BatchSplit(max_per_gpu, accum, world_size)
+
+
+def apply_global_batch(run, world_size: int) -> BatchSplit:
+    """Set ``run.batch_size_train``/``accum_grad_iters`` from ``run.global_batch_size`` (if given);
+    log the global batch either way, and warn when the recipe's cannot be reached exactly."""
+    per_gpu, accum = int(run.get("batch_size_train", 1)), int(run.get("accum_grad_iters", 1))
+    recipe = run.get("global_batch_size")
+    if recipe is None:
+        split = BatchSplit(per_gpu, accum, world_size)
+    else:
+        split = split_global_batch(int(recipe), world_size, per_gpu)
+        run.batch_size_train, run.accum_grad_iters = split.per_gpu, split.accum_grad_iters
+    logging.info("global batch %d = %d process(es) x %d per process x %d accumulation step(s)",
+                 split.global_batch, split.world_size, split.per_gpu, split.accum_grad_iters)
+    if recipe is not None and split.global_batch != int(recipe):
+        logging.warning("run.global_batch_size %s cannot be reached exactly with %d process(es) and at most %d per "
+                        "process: training with a global batch of %d", recipe, world_size, per_gpu, split.global_batch)
+    return split
