@@ -86,10 +86,16 @@ def parameter_groups(names) -> str:
     return ", ".join(f"{module} ({count})" for module, count in counts.items())
 
 
+# Frozen backbones load from their own sources (vit_weights, t5_model), never from a model checkpoint.
+OWN_SOURCES = ("visual_encoder.", "t5_model.")
+
+
 def load_into(model, source: str, config_key: str = "checkpoint", partial: bool = False):
     """Load a checkpoint ({"model": state_dict} or a bare state dict) into ``model``.
 
-    Frozen backbone weights may be absent (checkpoints hold the trainable parts). A checkpoint that
+    Frozen backbone weights may be absent (checkpoints hold the trainable parts). Whatever else the
+    checkpoint lacks is logged by module for a partial initialisation (the Frame-Prompter, distiller
+    and teacher slots for an InstructBLIP ``pretrained`` file). A checkpoint that
     leaves trainable parameters uncovered is refused, naming them, unless the load is a partial
     initialisation: ``partial`` (``pretrained`` weights) or a checkpoint that says so itself
     (``tools.merge_weights`` writes ``"partial": <why>``).
@@ -103,9 +109,10 @@ def load_into(model, source: str, config_key: str = "checkpoint", partial: bool 
             f"{config_key}: '{source}' does not cover {len(uncovered)} trainable parameters of "
             f"{type(model).__name__}: {parameter_groups(uncovered)}. Is it a checkpoint of another model "
             f"(a vila_uniform one for vila)? A stage-2 ViLA initialisation comes from tools.merge_weights.")
-    if uncovered:
-        logging.warning("%s: %s; these start from their initialisation: %s", source,
-                        checkpoint.get("partial") or "partial initialisation", parameter_groups(uncovered))
+    not_loaded = [name for name in result.missing_keys if name in trainable or not name.startswith(OWN_SOURCES)]
+    if not_loaded and (partial or checkpoint.get("partial")):
+        logging.warning("%s: %s; not in it, so they keep their initialisation: %s", source,
+                        checkpoint.get("partial") or "partial initialisation", parameter_groups(not_loaded))
     if result.unexpected_keys:
         logging.warning("%s: %d checkpoint tensors this model does not have, not used: %s",
                         source, len(result.unexpected_keys), parameter_groups(result.unexpected_keys))

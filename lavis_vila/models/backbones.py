@@ -167,7 +167,8 @@ def build_qformer(
 ):
     """LAVIS's ``BertLMHeadModel`` with cross-attention to the frames, plus its query tokens.
 
-    Returns ``(qformer, query_tokens)`` with ``query_tokens`` of shape (1, num_query_token, hidden).
+    Its language-model head (``cls``) is removed, as BLIP-2 and InstructBLIP do: it is never used,
+    and their checkpoints do not hold it. Returns ``(qformer, query_tokens)`` with ``query_tokens`` of shape (1, num_query_token, hidden).
     """
     arch = load_architecture(arch_name)
     cross_attention_freq = arch.pop("cross_attention_freq")
@@ -184,6 +185,7 @@ def build_qformer(
     )
     with device_context(empty):
         qformer = BertLMHeadModel(config)
+        qformer.cls = None
         query_tokens = nn.Parameter(
             torch.empty(1, num_query_token, config.hidden_size, device="meta" if empty else None)
         )
@@ -202,6 +204,12 @@ def build_t5_tokenizer(source: str):
         return T5Tokenizer(
             os.path.join(TOKENIZER_DIR, "tiny_t5", "spiece.model"), extra_ids=0, truncation_side="left"
         )
+    directory = os.path.expanduser(source)
+    if os.path.isdir(directory) and not os.path.isfile(os.path.join(directory, "tokenizer.json")):
+        # No fast-tokenizer file (a slow tokenizer's save_pretrained): converting spiece.model would
+        # need a protobuf that transformers 4.26's generated module rejects. The slow tokenizer
+        # reads spiece.model itself and gives the same ids (tests/test_real_weights.py).
+        return T5Tokenizer.from_pretrained(directory, truncation_side="left")
     return T5TokenizerFast.from_pretrained(source, truncation_side="left")
 
 

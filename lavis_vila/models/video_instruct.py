@@ -156,7 +156,6 @@ class VideoInstructModel(BaseModel):
             vocab_size=len(self.qformer_tokenizer) if self.qformer_tokenizer else None,
             empty=empty,
         )
-        self._freeze_unused_lm_head(self.Qformer)
 
         self.t5_model = backbones.build_llm(
             t5_model, vocab_size=len(self.t5_tokenizer) if self.t5_tokenizer else None, empty=empty,
@@ -170,14 +169,6 @@ class VideoInstructModel(BaseModel):
     @staticmethod
     def _tokenizer(build, source: str, empty: bool):
         return build(source) if not empty or backbones.is_offline_source(source) else None
-
-    @staticmethod
-    def _freeze_unused_lm_head(qformer: nn.Module) -> None:
-        """The Q-Former's MLM head (``cls``) is never used; freeze all of it but the tied embedding."""
-        tied = qformer.bert.embeddings.word_embeddings.weight
-        for param in qformer.cls.parameters():
-            if param is not tied:
-                param.requires_grad = False
 
     def frozen_modules(self):
         """Modules kept in eval mode whatever ``train()`` says (no dropout, fixed statistics)."""
