@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import QUESTION, tiny_batch
+from conftest import tiny_batch
 from lavis_vila.models import build_model
 from lavis_vila.tools import merge_weights
 
@@ -59,12 +59,7 @@ def test_tiny_vila_lora_overfits_eight_clips_with_only_its_trainable_parts_learn
     torch.manual_seed(0)
     model = build_model("vila_lora", "tiny").train()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    batch = {
-        "video": torch.randn(8, 16, 3, 32, 32),
-        "qa_input": [QUESTION] * 8,
-        "qa_output": [f"Option {'ABCD'[i % 4]}" for i in range(8)],
-        "num_option": [4] * 8,
-    }
+    batch = tiny_batch(16, batch_size=8)  # eight clips, answers A, B, C, D, A, ...
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     losses = []
     for _ in range(300):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import QUESTION
+from conftest import tiny_batch
 from lavis_vila.models import build_model
 
 
@@ -10,12 +10,7 @@ def test_tiny_vila_overfits_eight_clips_with_only_its_trainable_parts_learning()
     torch.manual_seed(0)
     model = build_model("vila", "tiny").train()
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
-    batch = {
-        "video": torch.randn(8, 16, 3, 32, 32),
-        "qa_input": [QUESTION] * 8,
-        "qa_output": [f"Option {'ABCD'[i % 4]}" for i in range(8)],
-        "num_option": [4] * 8,
-    }
+    batch = tiny_batch(16, batch_size=8)  # eight clips, answers A, B, C, D, A, ...
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     answers = [i % 4 for i in range(8)]
     losses, predictions = [], None
