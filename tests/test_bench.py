@@ -11,7 +11,8 @@ ROW_KEYS = {"model", "mode", "candidate_frames", "selected_frames", "batch_size"
             "latency_ms_median", "latency_ms_min", "latency_ms_max", "peak_mem_mb"}
 VARIANTS = {("vila", "efficient", 8, 4), ("vila", "efficient", 32, 4), ("vila_uniform", "efficient", 4, 4),
             ("vila_uniform", "efficient", 32, 32), ("sevila_baseline", "efficient", 32, 4),
-            ("vila", "official_style", 8, 4), ("component:vit", "efficient", 8, 8), ("component:llm", "efficient", 4, 4)}
+            ("vila", "official_style", 8, 4), ("component:vit", "efficient", 8, 8), ("component:llm", "efficient", 4, 4),
+            ("vila", "prompter_layer 1", 8, 4), ("vila", "prompter_layer 1", 32, 4)}  # the tiny ViT's 2 blocks: the middle
 
 
 @pytest.mark.slow
@@ -58,3 +59,12 @@ def test_summary_ratios_are_computed_from_the_rows():
     assert "  vila(8->4) official_style / efficient = 2.50" in lines
     table = bench.format_table(rows)
     assert "| vila | efficient | 8->4 | 10.0 (10.0-10.0) | 6.00x faster | - |" in table
+
+
+@pytest.mark.slow
+def test_full_size_flops_with_the_prompter_on_block_6_are_at_most_040_of_the_default_at_32_to_4():
+    rows = bench.main(["--model-type", "flant5xl", "--flops"])
+    by = {(r.model, r.mode, r.candidate_frames): r.flops for r in rows}
+    assert by[("vila", "prompter_layer 6", 32)] <= 0.40 * by[("vila", "efficient", 32)]
+    assert by[("vila", "prompter_layer 12", 32)] < by[("vila", "efficient", 32)]
+    assert by[("vila", "prompter_layer 6", 8)] < by[("vila", "efficient", 8)]

@@ -53,10 +53,11 @@ class FrameChoice:
 
 @dataclass
 class StudentPass:
-    """One pass of the student path: all frames' features (B, T, N, C), the tokenized
-    instruction, the choice, and the chosen frames' LLM-space tokens (B, F*Q, D)."""
+    """One pass of the student path: all frames' features (B, T, N, C; None where only the chosen
+    frames were encoded to the end), the tokenized instruction, the choice, and the chosen frames'
+    LLM-space tokens (B, F*Q, D)."""
 
-    frames: torch.Tensor
+    frames: Optional[torch.Tensor]
     instruction: BatchEncoding
     choice: FrameChoice
     tokens: torch.Tensor
@@ -192,11 +193,32 @@ class VideoInstructModel(BaseModel):
 
     def encode_frames(self, video: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) pixels -> (B, T, N, C) ``ln_vision(ViT(frame))`` features."""
-        batch_size, num_frames = video.shape[:2]
-        with torch.no_grad(), autocast_to(video.device, self.vit_dtype):
-            features = self.visual_encoder(video.flatten(0, 1).to(self.vit_dtype))  # (B*T, N, C)
-        features = self.ln_vision(features.to(self.ln_vision.weight.dtype))
-        return features.reshape(batch_size, num_frames, *features.shape[1:])
+        return self.vision_features(self.vit_features(video))
+
+    def vit_features(self, x: torch.Tensor, start_block: int = 0, stop_block: Optional[int] = None) -> torch.Tensor:
+        """ViT blocks [start, stop) on every frame, without gradient: pixels (B, T, 3, H, W) when
+        ``start_block`` is 0, else that block's input (B, T, N, C). Returns raw tokens (B, T, N, C)."""
+        batch_size, num_frames = x.shape[:2]
+        with torch.no_grad(), autocast_to(x.device, self.vit_dtype):
+            tokens = self.vit_blocks(x.flatten(0, 1).to(self.vit_dtype), start_block, stop_block)  # (B*T, N, C)
+        return tokens.reshape(batch_size, num_frames, *tokens.shape[1:])
+
+    def vision_features(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``ln_vision`` over ViT tokens (..., N, C), in its own precision."""
+        return self.ln_vision(tokens.to(self.ln_vision.weight.dtype))
+
+    def vit_blocks(self, x: torch.Tensor, start: int, stop: Optional[int]) -> torch.Tensor:
+        """EVA blocks [start, stop) (stop None: to the end). ``start`` 0 takes pixels (M, 3, H, W)
+        and embeds them first (patches, cls token, positions), as ``VisionTransformer`` does."""
+        vit = self.visual_encoder
+        if start == 0:
+            x = vit.patch_embed(x)  # (M, N-1, C)
+            x = torch.cat([vit.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+            x = vit.pos_drop(x + vit.pos_embed if vit.pos_embed is not None else x)
+        rel_pos_bias = vit.rel_pos_bias() if vit.rel_pos_bias is not None else None
+        for block in vit.blocks[start:stop]:
+            x = block(x, rel_pos_bias)
+        return x  # (M, N, C)
 
     def tokenize_instruction(self, qa_input):
         """BERT-tokenize the instruction once per batch, for every Q-Former call."""
@@ -342,16 +364,21 @@ class VideoInstructModel(BaseModel):
         return FrameChoice(frames, torch.arange(num_frames, device=frames.device).expand(batch_size, -1))
 
     def student_pass(self, samples: dict, temperature: float = 1.0) -> "StudentPass":
-        """Encode every frame, select (the model's hook), then Q-Former and projection on the chosen."""
-        frames = self.encode_frames(samples["video"])  # (B, T, N, C)
-        if self.num_candidate_frames is not None and frames.shape[1] != self.num_candidate_frames:
+        """Encode the frames and choose (``encode_and_select``), then Q-Former and projection on the chosen."""
+        num_frames = samples["video"].shape[1]
+        if self.num_candidate_frames is not None and num_frames != self.num_candidate_frames:
             raise ValueError(
                 f"{type(self).__name__} expects {self.num_candidate_frames} candidate frames per video, got "
-                f"{frames.shape[1]}; set the video processor's num_frames to num_candidate_frames")
-        choice = self.select_frames(frames, samples, temperature)
+                f"{num_frames}; set the video processor's num_frames to num_candidate_frames")
+        frames, choice = self.encode_and_select(samples, temperature)
         instruction = self.tokenize_instruction(samples["qa_input"])
         tokens = self.frame_tokens(choice.frames, instruction, self.Qformer, self.query_tokens, self.t5_proj)
         return StudentPass(frames=frames, instruction=instruction, choice=choice, tokens=tokens)
+
+    def encode_and_select(self, samples: dict, temperature: float):
+        """Every frame's features (B, T, N, C) and the model's ``select_frames`` choice among them."""
+        frames = self.encode_frames(samples["video"])
+        return frames, self.select_frames(frames, samples, temperature)
 
     def forward(self, samples: dict, temperature: float = 1.0) -> dict:
         """Loss dict; ``temperature`` is the Gumbel temperature the task schedules (for selectors)."""

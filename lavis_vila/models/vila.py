@@ -12,6 +12,7 @@ separate teacher by default), ``eval_gumbel_noise`` and ``prompter_gradient`` (t
 code's gradient through the selected mask entries only, by default).
 """
 import copy
+from typing import Optional
 
 import torch
 
@@ -37,6 +38,9 @@ class ViLA(VideoInstructModel):
         eval_temperature: Gumbel temperature for that sampled selection.
         prompter_gradient: which mask entries the straight-through gradient reaches:
             ``selected`` (official code) or ``all`` (see ``FramePrompter.gather``).
+        prompter_layer: the ViT block L whose output the prompter reads; null (default, the
+            paper) reads the last. At inference with L set, the ViT runs L blocks on all T
+            frames and the rest only on the K chosen ones (``encode_and_select``).
     """
 
     PRETRAINED_MODEL_CONFIG_DICT = model_config_paths("vila")
@@ -51,6 +55,7 @@ class ViLA(VideoInstructModel):
         eval_gumbel_noise: bool = False,
         eval_temperature: float = 0.01,
         prompter_gradient: str = "selected",
+        prompter_layer: Optional[int] = None,
         empty: bool = False,
         **backbone_kwargs,
     ):
@@ -61,6 +66,11 @@ class ViLA(VideoInstructModel):
         self.teacher_shares_student_qformer = teacher_shares_student_qformer
         self.eval_gumbel_noise = eval_gumbel_noise
         self.eval_temperature = eval_temperature
+        depth = len(self.visual_encoder.blocks)
+        if prompter_layer is not None and not 1 <= prompter_layer < depth:
+            raise ValueError(f"prompter_layer must be 1 to {depth - 1} for a {depth}-block ViT (null: the last block), "
+                             f"got {prompter_layer}")
+        self.prompter_layer = prompter_layer
 
         num_tokens = self.visual_encoder.patch_embed.num_patches + 1
         num_queries = self.query_tokens.shape[1]
@@ -113,12 +123,35 @@ class ViLA(VideoInstructModel):
 
     def select_frames(self, frames: torch.Tensor, samples: dict, temperature: float) -> FrameChoice:
         """The Frame-Prompter keeps K of the T frames (B, T, N, C) -> (B, K, N, C), one per segment."""
-        selection = self.frame_prompter(
-            frames,
+        return self.keep_selected(frames, self.select(frames, temperature))
+
+    def keep_selected(self, frames: torch.Tensor, selection) -> FrameChoice:
+        return FrameChoice(self.frame_prompter.gather(frames, selection), selection.frame_indices, selection)
+
+    def select(self, prompter_input: torch.Tensor, temperature: float):
+        """The Frame-Prompter's selection from features (B, T, N, C): sampled in training (or with
+        ``eval_gumbel_noise``), else the argmax."""
+        return self.frame_prompter(
+            prompter_input,
             temperature=temperature if self.training else self.eval_temperature,
             sample=self.training or self.eval_gumbel_noise,
         )
-        return FrameChoice(self.frame_prompter.gather(frames, selection), selection.frame_indices, selection)
+
+    def encode_and_select(self, samples: dict, temperature: float):
+        """With ``prompter_layer`` L the prompter reads ``ln_vision`` of block L. Training runs the
+        whole ViT on all T frames (the teacher needs them) and the mask gathers the final features;
+        inference continues blocks L.. on the K chosen frames only, and returns no all-frame features."""
+        if self.prompter_layer is None:
+            return super().encode_and_select(samples, temperature)
+        block_l = self.vit_features(samples["video"], 0, self.prompter_layer)  # (B, T, N, C)
+        prompter_input = self.vision_features(block_l)
+        if self.training:
+            frames = self.vision_features(self.vit_features(block_l, self.prompter_layer))  # (B, T, N, C)
+            return frames, self.keep_selected(frames, self.select(prompter_input, temperature))
+        selection = self.select(prompter_input, temperature)
+        index = selection.frame_indices[..., None, None].expand(-1, -1, *block_l.shape[2:])  # (B, K, N, C)
+        chosen = self.vision_features(self.vit_features(block_l.gather(1, index), self.prompter_layer))
+        return None, FrameChoice(chosen, selection.frame_indices, selection)
 
     def losses(self, student: StudentPass, samples: dict) -> dict:
         """L_vqa + distill_weight * MSE(decoder(student tokens), teacher tokens) in training."""

@@ -5,7 +5,8 @@
 
 Rows: ``vila`` T->K for (8, 4) and (32, 4); ``vila_uniform`` with 4 and with 32 frames;
 ``sevila_baseline`` 32->4; ``vila`` 8->4 in ``official_style`` (per-frame Q-Former loop and
-30-token ``generate``); and the parts no selector can avoid, the ViT on 8 frames and the LLM's
+30-token ``generate``); ``vila`` 8->4 and 32->4 with the prompter on ViT block 6 and 12
+(``prompter_layer``: the later blocks run on the 4 chosen frames only); and the parts no selector can avoid, the ViT on 8 frames and the LLM's
 one encoder pass plus one decoder step on 4 frames' tokens.
 
 All models share one set of backbone weights, random ones (timing does not depend on their
@@ -118,7 +119,18 @@ def build_models(model_type: str, device: torch.device, dtype: torch.dtype, empt
         model.eval()
     models["vila_8_official"] = copy.copy(models["vila_8"])
     models["vila_8_official"].official_style = True
+    for layer in early_layers(shared):
+        for frames in (8, 32):
+            models[f"vila_{frames}_layer{layer}"] = copy.copy(models[f"vila_{frames}"])
+            models[f"vila_{frames}_layer{layer}"].prompter_layer = layer
     return models
+
+
+def early_layers(model) -> list:
+    """The ``prompter_layer`` values benched: blocks 6 and 12 of ViT-g (39 blocks); the middle of a
+    shallower ViT."""
+    depth = len(model.visual_encoder.blocks)
+    return [layer for layer in (6, 12) if layer < depth] or [depth // 2]
 
 
 def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.dtype, dtype_name: str) -> list:
@@ -143,6 +155,8 @@ def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.d
         Variant(row("vila_uniform", "efficient", 32, 32), answer(models["vila_uniform"], 32)),
         Variant(row("sevila_baseline", "efficient", 32, 4), answer(models["sevila_baseline"], 32)),
         Variant(row("vila", "official_style", 8, 4), answer(models["vila_8_official"], 8)),
+        *[Variant(row("vila", f"prompter_layer {layer}", frames, 4), answer(models[f"vila_{frames}_layer{layer}"], frames))
+          for layer in early_layers(shared) for frames in (8, 32)],
         Variant(row("component:vit", "efficient", 8, 8), lambda: shared.encode_frames(video[:, :8])),
         Variant(row("component:llm", "efficient", 4, 4),
                 lambda: shared.option_scores(visual_tokens, text["qa_input"], text["num_option"])),
@@ -230,7 +244,10 @@ def summary(rows: list) -> str:
         f"  sevila_baseline(32->4) / vila(32->4) = {value(sevila) / value(vila32):.2f}",
         f"  vila(8->4) / (ViT on 8 frames + LLM encoder pass and decoder step) = {value(vila8) / parts:.3f}",
     ] + ([f"  vila(8->4) official_style / efficient = {value(official) / value(vila8):.2f}"]
-         if value(official := find("vila", "official_style", 8)) else []))
+         if value(official := find("vila", "official_style", 8)) else [])
+      + [f"  vila(32->4) {r.mode} / vila(32->4) = {value(r) / value(vila32):.2f}; "
+         f"sevila_baseline(32->4) / vila(8->4) {r.mode} = {value(sevila) / value(find('vila', r.mode, 8)):.2f}"
+         for r in rows if r.mode.startswith("prompter_layer") and r.candidate_frames == 32])
 
 
 def main(argv=None):

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from omegaconf import OmegaConf
+
 from lavis_vila import launch
 from lavis_vila.annotations import load_annotations
 from lavis_vila.datasets.mc_video_qa import MCVideoQADataset
@@ -74,22 +76,28 @@ def train(stage: str, out: Path, data_dir: str, seed: int, *extra) -> Path:
     return last_checkpoint(Path(runner.output_dir))
 
 
-def evaluate(system: System, out: Path, data_dir: str, seed: int, checkpoint: Path) -> dict:
+def evaluate(system: System, out: Path, data_dir: str, seed: int, checkpoint: Path, *extra) -> dict:
     config, frames = system.eval_config, system.candidate_frames
     runner = launch.main(["--cfg-path", str(EVAL[config]), "--options", f"datasets.keyframe_qa.data_dir={data_dir}",
                           f"run.output_dir={out / ('eval_' + config + str(frames))}", f"run.seed={seed}",
                           f"model.finetuned={checkpoint}",
-                          f"datasets.keyframe_qa.vis_processor.eval.num_frames={frames}"], evaluate=True)
+                          f"datasets.keyframe_qa.vis_processor.eval.num_frames={frames}", *extra], evaluate=True)
     (metrics_file,) = Path(runner.output_dir).glob("result/val_epoch*_metrics.json")
     return json.loads(metrics_file.read_text())
 
 
-def time_per_video(systems_and_checkpoints, data_dir: str, videos: int = 12, warmup: int = 2) -> list:
+def model_options(options) -> list:
+    """The ``model.*`` entries of ``--vila-options``: ViLA is evaluated, timed and drawn with them too."""
+    return [option for option in options if option.startswith("model.")]
+
+
+def time_per_video(systems_and_checkpoints, data_dir: str, vila_model: dict, videos: int = 12, warmup: int = 2) -> list:
     """Median ms per video (batch 1, frames already decoded), the models interleaved."""
     models, samples = [], []
     for system, checkpoint in systems_and_checkpoints:
         arch, frames, selected = system.arch, system.candidate_frames, system.selected_frames
         extra = {"num_candidate_frames": frames, "num_selected_frames": selected} if arch != "vila_uniform" else {}
+        extra.update(vila_model if system.stage == "vila" else {})
         models.append(build_model(arch, "tiny", load_finetuned=True, finetuned=str(checkpoint), **extra).eval())
         dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=frames), None,
                                    str(Path(data_dir) / "videos"), [str(Path(data_dir) / "val.json")])
@@ -119,29 +127,32 @@ def run_seed(seed: int, args, progress: Progress) -> list:
     checkpoints["vila"] = train("vila", out, data_dir, seed, "model.load_finetuned=True", f"model.finetuned={merged}",
                                 *args.vila_options)
 
+    vila_options = model_options(args.vila_options)
+    vila_model = OmegaConf.to_container(OmegaConf.from_dotlist(vila_options)).get("model", {})
     rows = []
     for system in SYSTEMS:
         progress(f"seed {seed}: evaluating {system.label}")
-        metrics = evaluate(system, out, data_dir, seed, checkpoints[system.stage])
+        metrics = evaluate(system, out, data_dir, seed, checkpoints[system.stage],
+                           *(vila_options if system.stage == "vila" else []))
         rows.append({"model": system.label, "candidate_frames": system.candidate_frames,
                      "selected_frames": system.selected_frames,
                      "accuracy": metrics["accuracy"], "seed": seed,
                      **{f"accuracy_{t}": metrics[f"accuracy_{t}"] for t in QUESTION_TYPES}})
     progress(f"seed {seed}: timing each model per video")
-    latencies = time_per_video([(s, checkpoints[s.stage]) for s in SYSTEMS], data_dir)
+    latencies = time_per_video([(s, checkpoints[s.stage]) for s in SYSTEMS], data_dir, vila_model)
     for row, latency in zip(rows, latencies):
         row["latency_ms"] = latency
     if seed == args.seed[0]:
-        draw_example(checkpoints["vila"], data_dir, Path(args.out) / "frame_strip.png")
+        draw_example(checkpoints["vila"], data_dir, Path(args.out) / "frame_strip.png", vila_model)
     return rows
 
 
-def draw_example(checkpoint: Path, data_dir: str, path: Path) -> None:
+def draw_example(checkpoint: Path, data_dir: str, path: Path, vila_model: dict) -> None:
     from lavis_vila.tools.explain import draw_strip, explain
 
     record = load_annotations(str(Path(data_dir) / "val.json"))[0]
     model = build_model("vila", "tiny", load_finetuned=True, finetuned=str(checkpoint),
-                        num_candidate_frames=T, num_selected_frames=K).eval()
+                        num_candidate_frames=T, num_selected_frames=K, **vila_model).eval()
     result = explain(model, str(Path(data_dir) / "videos" / f"{record['video']}.mp4"), record["question"],
                      [record[f"a{i}"] for i in range(record["num_option"])])
     draw_strip(result, str(path), model.num_selected_frames)
@@ -226,7 +237,8 @@ def main(argv=None):
     parser.add_argument("--data-dir", default="data/keyframe_qa", help="one sub-directory per seed")
     parser.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of data and training")
     parser.add_argument("--vila-options", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="extra --options for stage 2 (ViLA), e.g. model.prompter_gradient=selected")
+                        help="extra --options for stage 2 (ViLA), e.g. model.prompter_gradient=selected; "
+                             "the model.* ones also apply where ViLA is evaluated, timed and drawn")
     add_generator_arguments(parser, seed=False)
     args = parser.parse_args(argv)
     progress = Progress()
