@@ -43,3 +43,12 @@ def tiny_batch(model_frames: int, batch_size: int = 2, image_size: int = 32, num
         "qa_output": [f"Option {'ABCDE'[i % num_option]}" for i in range(batch_size)],
         "num_option": [num_option] * batch_size,
     }
+
+
+def train_step(model, optimizer, batch) -> float:
+    """One optimizer step on the training loss (Gumbel temperature 1); returns the loss."""
+    loss = model.train()(batch, temperature=1.0)["loss"]
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import tiny_batch
+from conftest import tiny_batch, train_step
 from lavis_vila.models import build_model
 from lavis_vila.tools import merge_weights
 
@@ -63,11 +63,7 @@ def test_tiny_vila_lora_overfits_eight_clips_with_only_its_trainable_parts_learn
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     losses = []
     for _ in range(300):
-        loss = model.train()(batch, temperature=1.0)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(train_step(model, optimizer, batch))
         if losses[-1] < 0.2 * losses[0]:
             break
     assert losses[-1] < 0.2 * losses[0], f"loss went from {losses[0]:.3f} to {losses[-1]:.3f} in 300 steps"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import tiny_batch
+from conftest import tiny_batch, train_step
 from lavis_vila.models import build_model
 
 
@@ -15,11 +15,7 @@ def test_tiny_vila_overfits_eight_clips_with_only_its_trainable_parts_learning()
     answers = [i % 4 for i in range(8)]
     losses, predictions = [], None
     for step in range(300):
-        loss = model.train()(batch, temperature=1.0)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(train_step(model, optimizer, batch))
         if step % 25 == 24:
             predictions = model.eval().predict_answers(batch)["prediction"]
             if losses[-1] < 0.2 * losses[0] and predictions == answers:
