@@ -6,8 +6,8 @@ from lavis_vila.models.frame_prompter import FramePrompter
 B, T, K, N, C = 3, 12, 4, 5, 6
 
 
-def make_prompter(gradient="selected"):
-    return FramePrompter(num_tokens=N, num_candidate_frames=T, num_selected_frames=K, gradient=gradient)
+def make_prompter(gradient="selected", scorer="segment"):
+    return FramePrompter(num_tokens=N, num_candidate_frames=T, num_selected_frames=K, gradient=gradient, scorer=scorer)
 
 
 def mask_gradient(gradient: str):
@@ -22,16 +22,18 @@ def mask_gradient(gradient: str):
     return selection.mask, selection.mask.grad, selected
 
 
-def test_training_selection_is_one_hot_per_segment():
-    prompter = make_prompter().train()
+@pytest.mark.parametrize("scorer", ["segment", "frame"])
+def test_training_selection_is_one_hot_per_segment(scorer):
+    prompter = make_prompter(scorer=scorer).train()
     selection = prompter(torch.randn(B, T, N, C), temperature=0.5)
     assert selection.mask.shape == (B, K, T // K)
     assert torch.equal(selection.mask.sum(-1), torch.ones(B, K))
     assert set(selection.mask.unique().tolist()) == {0.0, 1.0}
 
 
-def test_frame_indices_are_increasing_and_one_per_segment():
-    selection = make_prompter().eval()(torch.randn(B, T, N, C))
+@pytest.mark.parametrize("scorer", ["segment", "frame"])
+def test_frame_indices_are_increasing_and_one_per_segment(scorer):
+    selection = make_prompter(scorer=scorer).eval()(torch.randn(B, T, N, C))
     indices = selection.frame_indices
     assert indices.shape == (B, K)
     assert torch.equal(indices // (T // K), torch.arange(K).expand(B, K))
@@ -64,14 +66,43 @@ def test_an_unknown_prompter_gradient_is_an_error():
         make_prompter("some")
 
 
+@pytest.mark.parametrize("scorer", ["segment", "frame"])
 @pytest.mark.parametrize("gradient", ["selected", "all"])
-def test_straight_through_gradient_reaches_every_prompter_parameter(gradient):
-    prompter = make_prompter(gradient).train()
+def test_straight_through_gradient_reaches_every_prompter_parameter(gradient, scorer):
+    prompter = make_prompter(gradient, scorer).train()
     features = torch.randn(B, T, N, C)
     selected = prompter.gather(features, prompter(features, temperature=1.0))
     (selected * torch.randn_like(selected)).sum().backward()
     for name, param in prompter.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_an_unknown_prompter_scorer_is_an_error():
+    with pytest.raises(ValueError, match="prompter_scorer must be 'segment' or 'frame', got 'clip'"):
+        make_prompter(scorer="clip")
+
+
+def logits_of_one_frame_placed_at_each_position(scorer: str) -> torch.Tensor:
+    """(T,) the logit the prompter gives one fixed frame at position t, among fixed other frames."""
+    torch.manual_seed(0)
+    prompter = make_prompter(scorer=scorer).eval()
+    frame, background = torch.randn(N, C), torch.randn(T, N, C)
+    videos = background.repeat(T, 1, 1, 1)  # (T videos, T, N, C)
+    videos[torch.arange(T), torch.arange(T)] = frame
+    return prompter(videos).logits.flatten(1)[torch.arange(T), torch.arange(T)]
+
+
+def test_frame_scorer_gives_a_frame_the_same_logit_at_every_position_whatever_its_neighbours():
+    logits = logits_of_one_frame_placed_at_each_position("frame")
+    torch.testing.assert_close(logits, logits[:1].expand(T))
+
+
+def test_segment_scorer_weighs_each_position_on_its_own_like_the_official_code():
+    logits = logits_of_one_frame_placed_at_each_position("segment")
+    assert logits.unique().numel() == T
+    prompter = make_prompter(scorer="segment")
+    assert prompter.pool.weight.shape == (T // K, N * T // K)  # Linear(S*N -> S), shared by segments
+    assert prompter.score.weight.shape == (T // K, T // K)
 
 
 def test_evaluation_selection_is_deterministic_argmax():

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conftest import CORRUPTED, PANCAKE, REPO_ROOT
-from lavis_vila.datasets.synthetic import generate
-from lavis_vila.tools import explain
+from lavis_vila.datasets.synthetic import event_frame_seen, generate
+from lavis_vila.tools import explain, selection_trace
 
 pytestmark = pytest.mark.slow
 TRAIN_CFG = REPO_ROOT / "projects" / "vila" / "train" / "keyframe_qa_tiny_vila.yaml"
@@ -184,6 +184,21 @@ def test_explain_builds_the_model_a_training_checkpoint_records(trained, tmp_pat
                            "a coin", "--out", str(tmp_path / "strip.png"), "--checkpoint", str(job / "checkpoint_best.pth")])
     assert len(result["frame_idx"]) == 2 and len(result["probabilities"]) == 8  # the config's 8 -> 2, not 16 -> 4
     assert "chosen frames (of 8 candidates)" in capsys.readouterr().out
+
+
+def test_selection_trace_replays_each_epochs_checkpoint_as_the_runs_own_validation_did(trained, data_dir, capsys):
+    job, _ = trained
+    rows = selection_trace.main(["--run-dir", str(job), "--data-dir", data_dir])
+    assert [row["checkpoint"] for row in rows] == ["checkpoint_0.pth", "checkpoint_1.pth"]
+    for epoch, row in enumerate(rows):
+        validated = json.loads((job / "result" / f"val_epoch{epoch}.json").read_text())
+        seen = event_frame_seen(validated, data_dir, candidate_frames=8)
+        assert row["event_frame_seen"] == pytest.approx(100 * sum(seen.values()) / len(seen))
+        metrics = json.loads((job / "result" / f"val_epoch{epoch}_metrics.json").read_text())
+        assert row["accuracy"] == pytest.approx(metrics["accuracy"])
+    records = json.loads((Path(data_dir) / "val.json").read_text())
+    assert rows[0]["straddling"] == sum(r["key_frames"][0] < 4 <= r["key_frames"][-1] for r in records)
+    assert "| checkpoint_1.pth | " in capsys.readouterr().out
 
 
 def test_a_truncated_resume_checkpoint_is_an_error_naming_the_path_and_the_key(trained, data_dir, tmp_path):

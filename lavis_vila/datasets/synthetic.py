@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Dict, List
 
 import cv2
@@ -120,6 +121,22 @@ def make_split(out_dir: str, split: str, num: int, seed: int, frames: int, size:
             "key_frames": key_frames,
         })
     return records
+
+
+def event_frame_seen(predictions: List[dict], data_dir: str, candidate_frames: int) -> Dict[str, bool]:
+    """Per qid: whether the ``frame_idx`` of a prediction (indices into the ``candidate_frames``
+    that the evaluation processor samples from each clip) include one of the clip's key frames."""
+    from lavis_vila.processors.video import segment_frame_indices  # imports LAVIS, which generating needs not
+
+    clip_frames = json.loads(Path(data_dir, "meta.json").read_text())["frames"]
+    candidate_to_clip = segment_frame_indices(clip_frames, candidate_frames)
+    key_frames = {r["qid"]: set(r["key_frames"]) for r in json.loads(Path(data_dir, "val.json").read_text())}
+    return {p["qid"]: bool(key_frames[p["qid"]] & {candidate_to_clip[i] for i in p["frame_idx"]}) for p in predictions}
+
+
+def straddles_segments(key_frames: List[int], clip_frames: int, num_segments: int) -> bool:
+    """Whether an event's key frames fall in more than one of ``num_segments`` equal parts of the clip."""
+    return len({frame * num_segments // clip_frames for frame in key_frames}) > 1
 
 
 class GeneratorError(ValueError):

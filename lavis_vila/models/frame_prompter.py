@@ -2,7 +2,14 @@
 
 The T candidate frames are cut into K contiguous segments of S = T/K frames. A small MLP scores
 the frames of each segment from their channel-averaged ViT tokens, and a hard Gumbel-Softmax
-with a straight-through gradient picks exactly one frame per segment. The prompter sees no text:
+with a straight-through gradient picks exactly one frame per segment. The MLP, ``scorer``:
+
+- ``segment`` (the official code): Linear(S*N -> S) over each segment's concatenated frames,
+  LayerNorm(S), ReLU, Linear(S -> S). Every position in a segment has weights of its own.
+- ``frame``: the same layers applied to each frame alone, Linear(N -> S), LayerNorm(S), ReLU,
+  Linear(S -> 1) (the paper's x_i = W2 ReLU(LN(W1 Mean(x_i))) read per frame), so what the
+  scorer learns about a frame at one position holds at every position.
+ The prompter sees no text:
 it is "text-guided" because the answer loss, which depends on the question through the
 instruction-aware Q-Former, flows back through the one-hot mask into its scores.
 """
@@ -48,11 +55,15 @@ class FramePrompter(nn.Module):
         num_selected_frames: K, which is also the number of segments; T must be divisible by K.
         gradient: which mask entries the straight-through gradient reaches in ``gather``:
             ``"selected"`` (the official code) or ``"all"``.
+        scorer: ``"segment"`` (the official code) or ``"frame"`` (see the module docstring).
     """
 
     def __init__(self, *, num_tokens: int, num_candidate_frames: int, num_selected_frames: int,
-                 gradient: str = "selected"):
+                 gradient: str = "selected", scorer: str = "segment"):
         super().__init__()
+        if scorer not in ("segment", "frame"):
+            raise ValueError(f"prompter_scorer must be 'segment' or 'frame', got {scorer!r}")
+        self.scorer = scorer
         if gradient not in ("selected", "all"):
             raise ValueError(f"prompter_gradient must be 'selected' or 'all', got {gradient!r}")
         self.gradient = gradient
@@ -63,9 +74,10 @@ class FramePrompter(nn.Module):
             )
         self.num_segments = num_selected_frames
         self.segment_len = num_candidate_frames // num_selected_frames
-        self.pool = nn.Linear(num_tokens * self.segment_len, self.segment_len)
+        per_frame = scorer == "frame"
+        self.pool = nn.Linear(num_tokens * (1 if per_frame else self.segment_len), self.segment_len)
         self.norm = nn.LayerNorm(self.segment_len)
-        self.score = nn.Linear(self.segment_len, self.segment_len)
+        self.score = nn.Linear(self.segment_len, 1 if per_frame else self.segment_len)
 
     def forward(
         self, frame_features: torch.Tensor, temperature: float = 1.0, sample: bool = None
@@ -81,8 +93,11 @@ class FramePrompter(nn.Module):
         batch_size = frame_features.shape[0]
         with autocast_to(frame_features.device, torch.float32):  # scores and Gumbel noise in fp32 under amp
             pooled = frame_features.to(self.pool.weight.dtype).mean(-1)  # (B, T, N)
-            pooled = pooled.reshape(batch_size, self.num_segments, -1)  # (B, K, S*N)
-            logits = self.score(F.relu(self.norm(self.pool(pooled))))  # (B, K, S)
+            pooled = pooled.reshape(batch_size, self.num_segments, self.segment_len, -1)  # (B, K, S, N)
+            if self.scorer == "segment":
+                pooled = pooled.flatten(2)  # (B, K, S*N)
+            logits = self.score(F.relu(self.norm(self.pool(pooled))))  # (B, K, S, 1) or (B, K, S)
+            logits = logits.reshape(batch_size, self.num_segments, self.segment_len)  # (B, K, S)
             if sample:
                 mask = F.gumbel_softmax(logits, tau=temperature, hard=True, dim=-1)
             else:

@@ -8,8 +8,9 @@ At inference only the student path runs.
 
 Paper vs official code: each difference is one flag, listed with its default and what decided
 it in the README's faithfulness table. Here: ``teacher_shares_student_qformer`` (the paper's
-separate teacher by default), ``eval_gumbel_noise`` and ``prompter_gradient`` (the official
-code's gradient through the selected mask entries only, by default).
+separate teacher by default), ``eval_gumbel_noise``, ``prompter_gradient`` (the official
+code's gradient through the selected mask entries only, by default) and ``prompter_scorer`` (the
+official code's per-position segment scorer, by default).
 """
 import copy
 from typing import Optional
@@ -38,6 +39,8 @@ class ViLA(VideoInstructModel):
         eval_temperature: Gumbel temperature for that sampled selection.
         prompter_gradient: which mask entries the straight-through gradient reaches:
             ``selected`` (official code) or ``all`` (see ``FramePrompter.gather``).
+        prompter_scorer: ``segment`` (official code: per-position weights over each segment) or
+            ``frame`` (one MLP shared by every frame; see ``frame_prompter``).
         prompter_layer: the ViT block L whose output the prompter reads; null (default, the
             paper) reads the last. At inference with L set, the ViT runs L blocks on all T
             frames and the rest only on the K chosen ones (``encode_and_select``).
@@ -55,6 +58,7 @@ class ViLA(VideoInstructModel):
         eval_gumbel_noise: bool = False,
         eval_temperature: float = 0.01,
         prompter_gradient: str = "selected",
+        prompter_scorer: str = "segment",
         prompter_layer: Optional[int] = None,
         empty: bool = False,
         **backbone_kwargs,
@@ -80,6 +84,7 @@ class ViLA(VideoInstructModel):
                 num_candidate_frames=num_candidate_frames,
                 num_selected_frames=num_selected_frames,
                 gradient=prompter_gradient,
+                scorer=prompter_scorer,
             )
             self.distiller = QFormerDistiller(
                 student_tokens=num_queries * num_selected_frames,

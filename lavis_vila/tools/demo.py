@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from omegaconf import OmegaConf
 
 from lavis_vila import launch
 from lavis_vila.annotations import load_annotations
 from lavis_vila.datasets.mc_video_qa import MCVideoQADataset
-from lavis_vila.datasets.synthetic import QUESTION_TYPES, ensure_generated
-from lavis_vila.models import build_model
+from lavis_vila.datasets.synthetic import QUESTION_TYPES, ensure_generated, event_frame_seen
+from lavis_vila.models import build_model, build_model_from_checkpoint
 from lavis_vila.processors import VideoEvalProcessor
 from lavis_vila.tools.machine import describe as describe_machine
 from lavis_vila.tools.make_synthetic import add_generator_arguments, generator_kwargs
@@ -77,13 +76,17 @@ def train(stage: str, out: Path, data_dir: str, seed: int, *extra) -> Path:
 
 
 def evaluate(system: System, out: Path, data_dir: str, seed: int, checkpoint: Path, *extra) -> dict:
+    """The system's validation metrics, with ``event_frame_seen``: the % of clips where at least one
+    frame it answered from is an event (key) frame."""
     config, frames = system.eval_config, system.candidate_frames
     runner = launch.main(["--cfg-path", str(EVAL[config]), "--options", f"datasets.keyframe_qa.data_dir={data_dir}",
                           f"run.output_dir={out / ('eval_' + config + str(frames))}", f"run.seed={seed}",
                           f"model.finetuned={checkpoint}",
                           f"datasets.keyframe_qa.vis_processor.eval.num_frames={frames}", *extra], evaluate=True)
     (metrics_file,) = Path(runner.output_dir).glob("result/val_epoch*_metrics.json")
-    return json.loads(metrics_file.read_text())
+    predictions = json.loads(metrics_file.with_name(metrics_file.name.replace("_metrics", "")).read_text())
+    seen = event_frame_seen(predictions, data_dir, frames)
+    return {**json.loads(metrics_file.read_text()), "event_frame_seen": 100 * sum(seen.values()) / len(seen)}
 
 
 def model_options(options) -> list:
@@ -91,14 +94,22 @@ def model_options(options) -> list:
     return [option for option in options if option.startswith("model.")]
 
 
-def time_per_video(systems_and_checkpoints, data_dir: str, vila_model: dict, videos: int = 12, warmup: int = 2) -> list:
+def load_system(system: System, checkpoint: Path):
+    """The evaluation-mode model of one row: ViLA as its checkpoint records it was trained (with
+    ``--vila-options``), the others from their tiny configs."""
+    if system.stage == "vila":
+        return build_model_from_checkpoint(str(checkpoint)).eval()
+    arch, frames, selected = system.arch, system.candidate_frames, system.selected_frames
+    extra = {"num_candidate_frames": frames, "num_selected_frames": selected} if arch != "vila_uniform" else {}
+    return build_model(arch, "tiny", load_finetuned=True, finetuned=str(checkpoint), **extra).eval()
+
+
+def time_per_video(systems_and_checkpoints, data_dir: str, videos: int = 12, warmup: int = 2) -> list:
     """Median ms per video (batch 1, frames already decoded), the models interleaved."""
     models, samples = [], []
     for system, checkpoint in systems_and_checkpoints:
-        arch, frames, selected = system.arch, system.candidate_frames, system.selected_frames
-        extra = {"num_candidate_frames": frames, "num_selected_frames": selected} if arch != "vila_uniform" else {}
-        extra.update(vila_model if system.stage == "vila" else {})
-        models.append(build_model(arch, "tiny", load_finetuned=True, finetuned=str(checkpoint), **extra).eval())
+        frames = system.candidate_frames
+        models.append(load_system(system, checkpoint))
         dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=frames), None,
                                    str(Path(data_dir) / "videos"), [str(Path(data_dir) / "val.json")])
         samples.append([dataset.collater([dataset[i]]) for i in range(warmup + videos)])
@@ -128,7 +139,6 @@ def run_seed(seed: int, args, progress: Progress) -> list:
                                 *args.vila_options)
 
     vila_options = model_options(args.vila_options)
-    vila_model = OmegaConf.to_container(OmegaConf.from_dotlist(vila_options)).get("model", {})
     rows = []
     for system in SYSTEMS:
         progress(f"seed {seed}: evaluating {system.label}")
@@ -136,23 +146,22 @@ def run_seed(seed: int, args, progress: Progress) -> list:
                            *(vila_options if system.stage == "vila" else []))
         rows.append({"model": system.label, "candidate_frames": system.candidate_frames,
                      "selected_frames": system.selected_frames,
-                     "accuracy": metrics["accuracy"], "seed": seed,
+                     "accuracy": metrics["accuracy"], "event_frame_seen": metrics["event_frame_seen"], "seed": seed,
                      **{f"accuracy_{t}": metrics[f"accuracy_{t}"] for t in QUESTION_TYPES}})
     progress(f"seed {seed}: timing each model per video")
-    latencies = time_per_video([(s, checkpoints[s.stage]) for s in SYSTEMS], data_dir, vila_model)
+    latencies = time_per_video([(s, checkpoints[s.stage]) for s in SYSTEMS], data_dir)
     for row, latency in zip(rows, latencies):
         row["latency_ms"] = latency
     if seed == args.seed[0]:
-        draw_example(checkpoints["vila"], data_dir, Path(args.out) / "frame_strip.png", vila_model)
+        draw_example(checkpoints["vila"], data_dir, Path(args.out) / "frame_strip.png")
     return rows
 
 
-def draw_example(checkpoint: Path, data_dir: str, path: Path, vila_model: dict) -> None:
+def draw_example(checkpoint: Path, data_dir: str, path: Path) -> None:
     from lavis_vila.tools.explain import draw_strip, explain
 
     record = load_annotations(str(Path(data_dir) / "val.json"))[0]
-    model = build_model("vila", "tiny", load_finetuned=True, finetuned=str(checkpoint),
-                        num_candidate_frames=T, num_selected_frames=K, **vila_model).eval()
+    model = build_model_from_checkpoint(str(checkpoint)).eval()
     result = explain(model, str(Path(data_dir) / "videos" / f"{record['video']}.mp4"), record["question"],
                      [record[f"a{i}"] for i in range(record["num_option"])])
     draw_strip(result, str(path), model.num_selected_frames)
@@ -187,9 +196,9 @@ def summarize(rows: list, out: Path) -> str:
     machine = describe_machine()
     lines = [f"keyframe_qa (synthetic), tiny random backbones, CPU ({machine['cpu']}, torch {machine['torch']}); "
              f"mean ± std and worst over seeds {seeds}",
-             "", "| model | frames | accuracy % | worst seed | " + " | ".join(types)
+             "", "| model | frames | accuracy % | worst seed | event frame seen % | " + " | ".join(types)
              + " | ms / video | speed-up vs sevila_baseline |",
-             "|---|---|---|---|" + "---|" * len(types) + "---|---|"]
+             "|---|---|---|---|---|" + "---|" * len(types) + "---|---|"]
     for system, group in zip(SYSTEMS, by_model.values()):
         latency = statistics.mean(r["latency_ms"] for r in group)
         t, k = system.candidate_frames, system.selected_frames
@@ -197,6 +206,7 @@ def summarize(rows: list, out: Path) -> str:
         worst = min(group, key=lambda r: r["accuracy"])
         lines.append(f"| {system.label} | {frames} | {mean_std([r['accuracy'] for r in group])} | "
                      f"{worst['accuracy']:.1f} (seed {worst['seed']}) | "
+                     f"{mean_std([r['event_frame_seen'] for r in group])} | "
                      + " | ".join(mean_std([r[f"accuracy_{x}"] for r in group]) for x in types)
                      + f" | {latency:.1f} | {baseline / latency:.2f}x |")
     lines += ["", "Per seed:", "", *per_seed_table(by_model, seeds)]

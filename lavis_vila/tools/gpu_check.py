@@ -54,7 +54,6 @@ def write_config(path: str, data_dir: str, args) -> str:
     for split in ("train", "eval"):
         dataset.vis_processor[split].num_frames = CANDIDATE_FRAMES
         dataset.vis_processor[split].image_size = image_size
-    del cfg.run["lr_scales"]  # runner_base has no per-module learning rates: keep both runs alike
     cfg.run = OmegaConf.merge(cfg.run, dict(
         amp=True, device="cpu" if args.dry_run else "cuda", distributed=True, max_epoch=1,
         batch_size_train=args.batch_size, batch_size_eval=8, init_lr=1e-5, warmup_steps=5, log_freq=1,
