@@ -106,6 +106,37 @@ def test_synthetic_answer_is_visible_only_in_its_key_frames(tmp_path):
     assert [i for i in range(8) if vivid[i] > 0.1] == record["key_frames"]
 
 
+def test_two_event_variant_puts_two_events_of_different_types_in_one_segment_and_balances_which_is_asked(tmp_path):
+    generate(str(tmp_path / "kq"), seed=2, num_train=24, num_val=12, frames=8, event_frames=1, events=2, segments=2)
+    train = json.loads((tmp_path / "kq" / "train.json").read_text())
+    for record in train:
+        asked, other = record["key_frames"], record["other_frames"]
+        assert len({frame // 4 for frame in asked + other}) == 1  # one segment of the 8 -> 2 split
+        assert not set(asked) & set(other)
+        assert record["other_type"] != record["qid"].split("_")[0]
+        assert (asked[0] < other[0]) == (record["asked"] == "first")
+    combinations = {(r["qid"].split("_")[0], r["other_type"], r["asked"]) for r in train}
+    assert len(combinations) == 3 * 2 * 2  # every asked type x other type x first/second
+    assert sorted(r["asked"] for r in train) == ["first"] * 12 + ["second"] * 12
+    assert json.loads((tmp_path / "kq" / "meta.json").read_text())["events"] == 2
+
+
+def test_two_event_clips_show_events_in_exactly_the_asked_and_other_frames(tmp_path):
+    import decord
+
+    generate(str(tmp_path / "kq"), seed=0, num_train=3, num_val=6, frames=8, event_frames=1, events=2)
+    for record in json.loads((tmp_path / "kq" / "val.json").read_text()):
+        video = decord.VideoReader(str(tmp_path / "kq" / "videos" / f"{record['video']}.mp4"))
+        frames = torch.as_tensor(video.get_batch(list(range(8)))).float().mean(-1)  # (8, H, W)
+        roughness = (frames[:, :, 1:] - frames[:, :, :-1]).abs().mean((1, 2))  # noise frames are rough
+        assert [i for i in range(8) if roughness[i] < 20] == sorted(record["key_frames"] + record["other_frames"])
+
+
+def test_two_events_that_do_not_fit_in_one_segment_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="two events of 3 frame"):
+        generate(str(tmp_path / "kq"), frames=8, event_frames=3, events=2, segments=2)
+
+
 def _build_keyframe_qa(data_dir):
     from omegaconf import OmegaConf
 

@@ -20,6 +20,13 @@ A model that sees all T frames always sees the event. One that sees K uniformly 
 sees it only when a sampled frame falls inside the event (about 2K/T of the time for 2-frame
 events) and otherwise can only guess. Answers are balanced over the options in every type.
 
+Two-event variant (``events=2``): each clip holds two events of different question types, both
+in the same one of ``segments`` equal parts of the clip (the segments of a T -> K split with K =
+``segments``), and the question asks about one of them. Which event is asked about, the first or
+the second in time, is balanced, as is the other event's type. Each record adds
+``other_frames``, ``other_type`` and ``asked`` (``first`` or ``second``). A prompter that picks
+one frame per segment without reading the question can see only one of the two events.
+
 The option order is fixed per type unless ``shuffle_options``: reading shuffled options is a
 skill a pretrained LLM brings and the frozen random tiny T5 lacks (design.md §6).
 
@@ -34,7 +41,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -77,26 +84,35 @@ def draw_event(frame: np.ndarray, qtype: str, answer: int, rng: np.random.Genera
             frame[y : y + cell, x : x + cell] = 255
 
 
-def make_clip(path: str, qtype: str, answer: int, frames: int, size: int, event_frames: int,
-              fps: float, rng: np.random.Generator) -> List[int]:
-    """Write one clip; return the indices of its key (event) frames."""
-    start = int(rng.integers(0, frames - event_frames + 1))
-    key_frames = list(range(start, start + event_frames))
+def make_clip(path: str, events: List[Tuple[str, int, List[int]]], frames: int, size: int, fps: float,
+              rng: np.random.Generator) -> None:
+    """Write one clip of grey noise with ``events``: (question type, answer option, key frames) each."""
+    painted = {index: (qtype, answer) for qtype, answer, key_frames in events for index in key_frames}
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
     for index in range(frames):
         noise = np.clip(rng.normal(128, 40, (size, size, 1)), 0, 255).astype(np.uint8).repeat(3, -1)
-        if index in key_frames:
+        if index in painted:
             frame = np.full_like(noise, 64)  # the event's frames lose their noise: salient as a whole
-            draw_event(frame, qtype, answer, rng)
+            draw_event(frame, *painted[index], rng)
         else:
             frame = noise
         writer.write(frame)
     writer.release()
-    return key_frames
+
+
+def two_events_in_one_segment(frames: int, event_frames: int, segments: int,
+                              rng: np.random.Generator) -> Tuple[List[int], List[int]]:
+    """Key frames of two non-overlapping events, in time order, inside one of ``segments`` equal
+    parts of the clip."""
+    length = frames // segments
+    first = int(rng.integers(segments)) * length
+    starts = [(a, b) for a in range(length) for b in range(a + event_frames, length - event_frames + 1)]
+    a, b = starts[int(rng.integers(len(starts)))]
+    return (list(range(first + a, first + a + event_frames)), list(range(first + b, first + b + event_frames)))
 
 
 def make_split(out_dir: str, split: str, num: int, seed: int, frames: int, size: int,
-               event_frames: int, fps: float, shuffle_options: bool) -> List[dict]:
+               event_frames: int, fps: float, shuffle_options: bool, events: int = 1, segments: int = 2) -> List[dict]:
     rng = np.random.default_rng([seed, SPLITS[split]])
     types = list(QUESTION_TYPES)
     # Balanced answers: within each type, option indices cycle, then are shuffled.
@@ -109,8 +125,21 @@ def make_split(out_dir: str, split: str, num: int, seed: int, frames: int, size:
         spec = QUESTION_TYPES[qtype]
         order = rng.permutation(4).tolist() if shuffle_options else list(range(4))
         video = f"{split}_{n:05d}"
-        key_frames = make_clip(os.path.join(out_dir, "videos", video + ".mp4"), qtype, answer_option,
-                               frames, size, event_frames, fps, rng)
+        if events == 1:
+            start = int(rng.integers(0, frames - event_frames + 1))
+            key_frames = list(range(start, start + event_frames))
+            clip_events, extra = [(qtype, answer_option, key_frames)], {}
+        else:
+            # The other event's type is one of the two others and the asked event comes first or
+            # second in time, each balanced in turn.
+            other_type = types[(n + 1 + (n // 3) % 2) % 3]
+            earlier, later = two_events_in_one_segment(frames, event_frames, segments, rng)
+            asked_first = (n // 6) % 2 == 0
+            key_frames, other_frames = (earlier, later) if asked_first else (later, earlier)
+            clip_events = [(qtype, answer_option, key_frames), (other_type, int(rng.integers(4)), other_frames)]
+            extra = {"other_frames": other_frames, "other_type": other_type,
+                     "asked": "first" if asked_first else "second"}
+        make_clip(os.path.join(out_dir, "videos", video + ".mp4"), clip_events, frames, size, fps, rng)
         records.append({
             "video": video,
             "qid": f"{qtype}_{split}_{n:05d}",
@@ -119,6 +148,7 @@ def make_split(out_dir: str, split: str, num: int, seed: int, frames: int, size:
             "answer": order.index(answer_option),
             "num_option": 4,
             "key_frames": key_frames,
+            **extra,
         })
     return records
 
@@ -145,12 +175,20 @@ class GeneratorError(ValueError):
 
 def generate(out_dir: str, seed: int = 0, num_train: int = 1200, num_val: int = 300, frames: int = 8,
              size: int = 32, event_frames: int = 2, fps: float = 8.0, shuffle_options: bool = False,
-             force: bool = False) -> str:
+             events: int = 1, segments: int = 2, force: bool = False) -> str:
     """Write the benchmark to ``out_dir``: a new or empty folder, or one this generator wrote
     (it holds ``meta.json``). With ``force`` any folder; only the files written here are replaced.
-    The files are built in a temporary sibling, then moved in."""
+    The files are built in a temporary sibling, then moved in.
+
+    ``events=2``: the two-event variant; both events lie in one of ``segments`` equal parts of
+    the clip (the segments of a T -> K split with K = ``segments``)."""
     if not 1 <= event_frames < frames:
         raise ValueError(f"event_frames ({event_frames}) must be between 1 and frames - 1 ({frames - 1})")
+    if events not in (1, 2):
+        raise ValueError(f"events must be 1 or 2, got {events}")
+    if events == 2 and (frames % segments or 2 * event_frames > frames // segments):
+        raise ValueError(f"two events of {event_frames} frame(s) must fit in one of {segments} equal segments of "
+                         f"{frames} frames")
     out_dir = os.path.abspath(out_dir)
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not is_generated(out_dir) and not force:
         raise GeneratorError(
@@ -158,11 +196,14 @@ def generate(out_dir: str, seed: int = 0, num_train: int = 1200, num_val: int = 
             f"folder, or pass --force to overwrite only the files the generator writes")
     args = dict(seed=seed, num_train=num_train, num_val=num_val, frames=frames, size=size,
                 event_frames=event_frames, fps=fps, shuffle_options=shuffle_options)
+    if events == 2:
+        args.update(events=events, segments=segments)
     os.makedirs(os.path.dirname(out_dir), exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=os.path.basename(out_dir) + ".partial-", dir=os.path.dirname(out_dir))
     os.makedirs(os.path.join(tmp_dir, "videos"))
     for split, num in (("train", num_train), ("val", num_val)):
-        records = make_split(tmp_dir, split, num, seed, frames, size, event_frames, fps, shuffle_options)
+        records = make_split(tmp_dir, split, num, seed, frames, size, event_frames, fps, shuffle_options, events,
+                             segments)
         with open(os.path.join(tmp_dir, f"{split}.json"), "w") as f:
             json.dump(records, f, indent=1)
     with open(os.path.join(tmp_dir, "meta.json"), "w") as f:

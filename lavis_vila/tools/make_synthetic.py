@@ -18,12 +18,15 @@ def add_generator_arguments(parser: argparse.ArgumentParser, seed: bool = True) 
     parser.add_argument("--event-frames", type=int, default=2, help="frames the answer is visible in")
     parser.add_argument("--fps", type=float, default=8.0)
     parser.add_argument("--shuffle-options", action="store_true", help="shuffle the option order per question")
+    parser.add_argument("--events", type=int, default=1, choices=(1, 2),
+                        help="events per clip; 2: the two-event variant, both in one segment, one asked about")
+    parser.add_argument("--segments", type=int, default=2, help="with --events 2: K, the segments of the T -> K split")
 
 
 def generator_kwargs(args: argparse.Namespace, seed: int = None) -> dict:
     return dict(seed=args.seed if seed is None else seed, num_train=args.num_train, num_val=args.num_val, frames=args.frames,
                 size=args.size, event_frames=args.event_frames, fps=args.fps,
-                shuffle_options=args.shuffle_options)
+                shuffle_options=args.shuffle_options, events=args.events, segments=args.segments)
 
 
 def main(argv=None):
