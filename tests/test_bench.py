@@ -12,7 +12,9 @@ ROW_KEYS = {"model", "mode", "candidate_frames", "selected_frames", "batch_size"
 VARIANTS = {("vila", "efficient", 8, 4), ("vila", "efficient", 32, 4), ("vila_uniform", "efficient", 4, 4),
             ("vila_uniform", "efficient", 32, 32), ("sevila_baseline", "efficient", 32, 4),
             ("vila", "official_style", 8, 4), ("component:vit", "efficient", 8, 8), ("component:llm", "efficient", 4, 4),
-            ("vila", "prompter_layer 1", 8, 4), ("vila", "prompter_layer 1", 32, 4)}  # the tiny ViT's 2 blocks: the middle
+            ("vila", "prompter_layer 1", 8, 4), ("vila", "prompter_layer 1", 32, 4),  # the tiny ViT's 2 blocks: the middle
+            ("component:prompter segment", "efficient", 32, 4), ("component:prompter free_form", "efficient", 32, 4),
+            ("component:prompter question_aware", "efficient", 32, 4)}
 
 
 @pytest.mark.slow
@@ -37,6 +39,7 @@ def test_flops_on_meta_device_rank_sevila_above_vila(capsys):
     by = {(r.model, r.mode, r.candidate_frames): r.flops for r in rows}
     assert by[("sevila_baseline", "efficient", 32)] > by[("vila", "efficient", 32)] > by[("vila", "efficient", 8)]
     assert by[("vila", "official_style", 8)] is None  # generate is data-dependent
+    assert by[("component:prompter question_aware", "efficient", 32)] > by[("component:prompter segment", "efficient", 32)] > 0
     assert "fewer FLOPs" in capsys.readouterr().out
 
 
@@ -68,3 +71,5 @@ def test_full_size_flops_with_the_prompter_on_block_6_are_at_most_040_of_the_def
     assert by[("vila", "prompter_layer 6", 32)] <= 0.40 * by[("vila", "efficient", 32)]
     assert by[("vila", "prompter_layer 12", 32)] < by[("vila", "efficient", 32)]
     assert by[("vila", "prompter_layer 6", 8)] < by[("vila", "efficient", 8)]
+    # the question-reading prompter costs under a millionth of the 32 -> 4 model it selects for
+    assert by[("component:prompter question_aware", "efficient", 32)] < 1e-6 * by[("vila", "efficient", 32)]

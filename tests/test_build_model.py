@@ -42,6 +42,21 @@ def test_empty_build_allocates_nothing(flant5xl_empty):
     assert flant5xl_empty["peak_rss_gb"] < 3.0
 
 
+def test_each_frame_prompter_builds_at_full_size_on_the_meta_device_with_the_documented_parameters():
+    from lavis_vila.models import build_model
+
+    counts = {}
+    for prompter in ("segment", "free_form", "question_aware"):
+        model = build_model("vila", "flant5xl", empty=True, frame_prompter=prompter)
+        assert {str(p.device) for p in model.frame_prompter.parameters()} == {"meta"}
+        counts[prompter] = sum(p.numel() for p in model.frame_prompter.parameters())
+    n, t, s, d, h = 257, 32, 8, 768, 32  # tokens, T, S = T/K, Q-Former width, question_aware's hidden width
+    assert counts["segment"] == (n * s * s + s) + 2 * s + (s * s + s)  # Linear(S*N, S), LayerNorm(S), Linear(S, S)
+    assert counts["free_form"] == (n * s + s) + 2 * s + (s + 1)
+    assert counts["question_aware"] == (n * h + h) + 2 * h + (d * 2 * h + 2 * h) + (h + 1)
+    assert (counts["segment"], counts["question_aware"]) == (16_544, 57_569)  # the README's figures
+
+
 def test_unknown_model_type_lists_the_available_ones():
     from lavis_vila.models import build_model
 

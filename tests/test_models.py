@@ -78,11 +78,28 @@ def test_frozen_parts_get_no_gradient_and_stay_bit_identical_after_a_step():
     assert not torch.equal(model.t5_proj.weight, student_before)
 
 
-def test_answer_gradient_reaches_the_frame_prompter():
-    model = build_model("vila", "tiny", distill_weight=0.0).train()
+@pytest.mark.parametrize("prompter", ["segment", "free_form", "question_aware"])
+def test_answer_gradient_reaches_the_frame_prompter_and_evaluation_keeps_k_frames(prompter):
+    model = build_model("vila", "tiny", distill_weight=0.0, frame_prompter=prompter).train()
     model(tiny_batch(16))["loss"].backward()
     grads = [p.grad for p in model.frame_prompter.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    frame_idx = model.eval().predict_answers(tiny_batch(16))["frame_idx"]
+    assert all(len(f) == 4 and f == sorted(set(f)) for f in frame_idx)  # the tiny config's 16 -> 4
+
+
+def test_question_aware_prompter_reads_the_mean_qformer_word_embedding_of_each_instruction(monkeypatch):
+    model = build_model("vila", "tiny", frame_prompter="question_aware").eval()
+    seen = []
+    forward = model.frame_prompter.forward
+    monkeypatch.setattr(model.frame_prompter, "forward", lambda *a, **k: seen.append(k["question"]) or forward(*a, **k))
+    batch = tiny_batch(16)
+    batch["qa_input"] = ["Question: what colour? Options: (A) red (B) blue", "Question: how many? Options: (A) one"]
+    model.predict_answers(batch)
+    instruction = model.tokenize_instruction(batch["qa_input"])
+    first = model.Qformer.bert.embeddings.word_embeddings(instruction.input_ids[0, : int(instruction.attention_mask[0].sum())])
+    torch.testing.assert_close(seen[0][0], first.mean(0))
+    assert not torch.allclose(seen[0][0], seen[0][1])
 
 
 def test_distillation_loss_is_present_only_in_training(vila):

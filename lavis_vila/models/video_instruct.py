@@ -22,7 +22,7 @@ from transformers import BatchEncoding
 from lavis_vila.checkpoints import load_into
 from lavis_vila import config_check  # a module, not its names: importing it may register (cycle-safe)
 from lavis_vila.models import backbones
-from lavis_vila.models.frame_prompter import FrameSelection
+from lavis_vila.models.prompters import FrameSelection
 from lavis_vila.models.precision import DTYPES, autocast_to, cast_matmul_weights
 from lavis_vila.prompts import ANSWER_PREFIX, OPTION_LETTERS, answer_text
 

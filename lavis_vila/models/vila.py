@@ -8,9 +8,9 @@ At inference only the student path runs.
 
 Paper vs official code: each difference is one flag, listed with its default and what decided
 it in the README's faithfulness table. Here: ``teacher_shares_student_qformer`` (the paper's
-separate teacher by default), ``eval_gumbel_noise``, ``prompter_gradient`` (the official
-code's gradient through the selected mask entries only, by default) and ``prompter_scorer`` (the
-official code's per-position segment scorer, by default).
+separate teacher by default), ``eval_gumbel_noise`` and ``prompter_gradient`` (the official
+code's gradient through the selected mask entries only, by default). ``frame_prompter`` picks the
+prompter (``lavis_vila.models.prompters``): the paper's ``segment`` by default.
 """
 import copy
 from typing import Optional
@@ -20,7 +20,7 @@ import torch
 from lavis_vila.checkpoints import parameter_groups
 from lavis_vila.models.backbones import device_context
 from lavis_vila.models.distiller import QFormerDistiller
-from lavis_vila.models.frame_prompter import FramePrompter
+from lavis_vila.models.prompters import build_prompter
 from lavis_vila.models.paths import model_config_paths
 from lavis_vila.models.video_instruct import FrameChoice, StudentPass, VideoInstructModel, freeze
 from lavis_vila.registry import register_model
@@ -38,9 +38,10 @@ class ViLA(VideoInstructModel):
         eval_gumbel_noise: official-code sampled selection at evaluation.
         eval_temperature: Gumbel temperature for that sampled selection.
         prompter_gradient: which mask entries the straight-through gradient reaches:
-            ``selected`` (official code) or ``all`` (see ``FramePrompter.gather``).
-        prompter_scorer: ``segment`` (official code: per-position weights over each segment) or
-            ``frame`` (one MLP shared by every frame; see ``frame_prompter``).
+            ``selected`` (official code) or ``all`` (see ``Prompter.gather``).
+        frame_prompter: ``segment`` (the paper's design (a), default), ``free_form`` (design (b))
+            or ``question_aware`` (ours); see ``lavis_vila.models.prompters``.
+        prompter_options: that prompter's own arguments, e.g. ``{scorer: frame}`` for ``segment``.
         prompter_layer: the ViT block L whose output the prompter reads; null (default, the
             paper) reads the last. At inference with L set, the ViT runs L blocks on all T
             frames and the rest only on the K chosen ones (``encode_and_select``).
@@ -58,7 +59,8 @@ class ViLA(VideoInstructModel):
         eval_gumbel_noise: bool = False,
         eval_temperature: float = 0.01,
         prompter_gradient: str = "selected",
-        prompter_scorer: str = "segment",
+        frame_prompter: str = "segment",
+        prompter_options: Optional[dict] = None,
         prompter_layer: Optional[int] = None,
         empty: bool = False,
         **backbone_kwargs,
@@ -79,12 +81,14 @@ class ViLA(VideoInstructModel):
         num_tokens = self.visual_encoder.patch_embed.num_patches + 1
         num_queries = self.query_tokens.shape[1]
         with device_context(empty):
-            self.frame_prompter = FramePrompter(
+            self.frame_prompter = build_prompter(
+                frame_prompter,
+                dict(prompter_options or {}),
                 num_tokens=num_tokens,
                 num_candidate_frames=num_candidate_frames,
                 num_selected_frames=num_selected_frames,
+                question_dim=self.Qformer.config.hidden_size,
                 gradient=prompter_gradient,
-                scorer=prompter_scorer,
             )
             self.distiller = QFormerDistiller(
                 student_tokens=num_queries * num_selected_frames,
@@ -127,20 +131,30 @@ class ViLA(VideoInstructModel):
         return frozen if self.teacher_shares_student_qformer else frozen + [self.Qformer_T]
 
     def select_frames(self, frames: torch.Tensor, samples: dict, temperature: float) -> FrameChoice:
-        """The Frame-Prompter keeps K of the T frames (B, T, N, C) -> (B, K, N, C), one per segment."""
-        return self.keep_selected(frames, self.select(frames, temperature))
+        """The Frame-Prompter keeps K of the T frames (B, T, N, C) -> (B, K, N, C)."""
+        return self.keep_selected(frames, self.select(frames, samples, temperature))
 
     def keep_selected(self, frames: torch.Tensor, selection) -> FrameChoice:
         return FrameChoice(self.frame_prompter.gather(frames, selection), selection.frame_indices, selection)
 
-    def select(self, prompter_input: torch.Tensor, temperature: float):
+    def select(self, prompter_input: torch.Tensor, samples: dict, temperature: float):
         """The Frame-Prompter's selection from features (B, T, N, C): sampled in training (or with
-        ``eval_gumbel_noise``), else the argmax."""
+        ``eval_gumbel_noise``), else deterministic."""
         return self.frame_prompter(
             prompter_input,
             temperature=temperature if self.training else self.eval_temperature,
             sample=self.training or self.eval_gumbel_noise,
+            question=self.question_embedding(samples["qa_input"]) if self.frame_prompter.reads_question else None,
         )
+
+    def question_embedding(self, qa_input) -> torch.Tensor:
+        """(B, D) the mean of the Q-Former's word embeddings over the instruction's tokens, without
+        gradient: what a question-reading prompter reads."""
+        instruction = self.tokenize_instruction(qa_input)
+        with torch.no_grad():
+            words = self.Qformer.bert.embeddings.word_embeddings(instruction.input_ids)  # (B, L, D)
+        mask = instruction.attention_mask[..., None].to(words.dtype)
+        return (words * mask).sum(1) / mask.sum(1)
 
     def encode_and_select(self, samples: dict, temperature: float):
         """With ``prompter_layer`` L the prompter reads ``ln_vision`` of block L. Training runs the
@@ -152,8 +166,8 @@ class ViLA(VideoInstructModel):
         prompter_input = self.vision_features(block_l)
         if self.training:
             frames = self.vision_features(self.vit_features(block_l, self.prompter_layer))  # (B, T, N, C)
-            return frames, self.keep_selected(frames, self.select(prompter_input, temperature))
-        selection = self.select(prompter_input, temperature)
+            return frames, self.keep_selected(frames, self.select(prompter_input, samples, temperature))
+        selection = self.select(prompter_input, samples, temperature)
         index = selection.frame_indices[..., None, None].expand(-1, -1, *block_l.shape[2:])  # (B, K, N, C)
         chosen = self.vision_features(self.vit_features(block_l.gather(1, index), self.prompter_layer))
         return None, FrameChoice(chosen, selection.frame_indices, selection)

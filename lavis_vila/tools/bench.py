@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from lavis_vila.models import build_model
+from lavis_vila.models.prompters import PROMPTERS, build_prompter
 from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokenizer
 from lavis_vila.models.paths import MODEL_TYPES
 from lavis_vila.models.precision import DTYPES
@@ -160,7 +161,25 @@ def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.d
         Variant(row("component:vit", "efficient", 8, 8), lambda: shared.encode_frames(video[:, :8])),
         Variant(row("component:llm", "efficient", 4, 4),
                 lambda: shared.option_scores(visual_tokens, text["qa_input"], text["num_option"])),
+        *[Variant(row(f"component:prompter {name}", "efficient", 32, 4), run_prompter(prompter, shared, batch_size))
+          for name, prompter in prompters(shared, device, dtype).items()],
     ]
+
+
+def prompters(model, device: torch.device, dtype: torch.dtype) -> dict:
+    """Each Frame-Prompter for 32 -> 4 at ``model``'s sizes, with random weights."""
+    common = dict(num_tokens=model.visual_encoder.patch_embed.num_patches + 1, num_candidate_frames=32,
+                  num_selected_frames=4, question_dim=model.Qformer.config.hidden_size)
+    return {name: build_prompter(name, {}, **common).to(device=device, dtype=dtype).eval() for name in PROMPTERS}
+
+
+def run_prompter(prompter, model, batch_size: int) -> Callable[[], object]:
+    """The prompter alone on 32 frames' ViT features, with an instruction embedding."""
+    like = model.query_tokens
+    features = torch.randn(batch_size, 32, prompter.num_tokens, model.visual_encoder.num_features,
+                           device=like.device, dtype=like.dtype)
+    question = torch.randn(batch_size, prompter.question_dim, device=like.device, dtype=like.dtype)
+    return lambda: prompter(features, question=question)
 
 
 def synchronize(device: torch.device) -> None:
@@ -225,7 +244,7 @@ def format_table(rows: list) -> str:
             speedup = f"{baseline.flops / r.flops:.2f}x fewer FLOPs"
         else:
             speedup = "-"
-        flops = f"{r.flops / 1e9:.1f}" if r.flops else "-"
+        flops = "-" if not r.flops else f"{r.flops / 1e9:.1f}" if r.flops >= 1e8 else f"{r.flops / 1e9:.2g}"
         frames = f"{r.candidate_frames}->{r.selected_frames}" if r.candidate_frames != r.selected_frames else str(r.candidate_frames)
         lines.append(f"| {r.model} | {r.mode} | {frames} | {latency} | {speedup} | {flops} |")
     return "\n".join(lines)

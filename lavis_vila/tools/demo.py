@@ -77,7 +77,7 @@ def train(stage: str, out: Path, data_dir: str, seed: int, *extra) -> Path:
 
 def evaluate(system: System, out: Path, data_dir: str, seed: int, checkpoint: Path, *extra) -> dict:
     """The system's validation metrics, with ``event_frame_seen``: the % of clips where at least one
-    frame it answered from is an event (key) frame."""
+    frame it answered from is an event (key) frame, and ``predictions``, one record per question."""
     config, frames = system.eval_config, system.candidate_frames
     runner = launch.main(["--cfg-path", str(EVAL[config]), "--options", f"datasets.keyframe_qa.data_dir={data_dir}",
                           f"run.output_dir={out / ('eval_' + config + str(frames))}", f"run.seed={seed}",
@@ -86,7 +86,8 @@ def evaluate(system: System, out: Path, data_dir: str, seed: int, checkpoint: Pa
     (metrics_file,) = Path(runner.output_dir).glob("result/val_epoch*_metrics.json")
     predictions = json.loads(metrics_file.with_name(metrics_file.name.replace("_metrics", "")).read_text())
     seen = event_frame_seen(predictions, data_dir, frames)
-    return {**json.loads(metrics_file.read_text()), "event_frame_seen": 100 * sum(seen.values()) / len(seen)}
+    return {**json.loads(metrics_file.read_text()), "event_frame_seen": 100 * sum(seen.values()) / len(seen),
+            "predictions": predictions}
 
 
 def model_options(options) -> list:
