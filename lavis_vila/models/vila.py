@@ -21,6 +21,7 @@ from lavis_vila.models.backbones import device_context
 from lavis_vila.models.distiller import QFormerDistiller
 from lavis_vila.models.frame_prompter import FramePrompter
 from lavis_vila.models.paths import model_config_paths
+from lavis_vila.models.stage_timing import PROMPTER, stage
 from lavis_vila.models.video_instruct import FrameChoice, StudentPass, VideoInstructModel, freeze
 from lavis_vila.registry import register_model
 
@@ -131,11 +132,12 @@ class ViLA(VideoInstructModel):
     def select(self, prompter_input: torch.Tensor, temperature: float):
         """The Frame-Prompter's selection from features (B, T, N, C): sampled in training (or with
         ``eval_gumbel_noise``), else the argmax."""
-        return self.frame_prompter(
-            prompter_input,
-            temperature=temperature if self.training else self.eval_temperature,
-            sample=self.training or self.eval_gumbel_noise,
-        )
+        with stage(PROMPTER):
+            return self.frame_prompter(
+                prompter_input,
+                temperature=temperature if self.training else self.eval_temperature,
+                sample=self.training or self.eval_gumbel_noise,
+            )
 
     def encode_and_select(self, samples: dict, temperature: float):
         """With ``prompter_layer`` L the prompter reads ``ln_vision`` of block L. Training runs the
