@@ -51,12 +51,19 @@ setup(
         "matplotlib",
         "tqdm",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout"]},
+    extras_require={
+        # The web demo (tools.app). Gradio 5.x installs next to transformers 4.26, numpy<2 and pandas<2.3;
+        # Gradio 6 needs huggingface-hub>=1.16, transformers 4.26 <1.0.
+        "app": ["gradio==5.50.0"],
+        # The app's API and browser tests (Debian's chromium and chromium-driver drive the browser).
+        "test": ["pytest", "pytest-timeout", "gradio_client==1.14.0", "selenium==4.51.0"],
+    },
     cmdclass={"editable_wheel": EditableWheelWithDataFiles},
     entry_points={
         "console_scripts": [
             "vila-train=lavis_vila.train:main",
             "vila-evaluate=lavis_vila.evaluate:main",
+            "vila-app=lavis_vila.tools.app:main",
         ]
     },
 )

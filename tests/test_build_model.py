@@ -50,7 +50,7 @@ def test_each_frame_prompter_builds_at_full_size_on_the_meta_device_with_the_doc
         model = build_model("vila", "flant5xl", empty=True, frame_prompter=prompter)
         assert {str(p.device) for p in model.frame_prompter.parameters()} == {"meta"}
         counts[prompter] = sum(p.numel() for p in model.frame_prompter.parameters())
-    n, t, s, d, h = 257, 32, 8, 768, 32  # tokens, T, S = T/K, Q-Former width, question_aware's hidden width
+    n, s, d, h = 257, 8, 768, 32  # tokens, S = T/K (32/4), Q-Former width, question_aware's hidden width
     assert counts["segment"] == (n * s * s + s) + 2 * s + (s * s + s)  # Linear(S*N, S), LayerNorm(S), Linear(S, S)
     assert counts["free_form"] == (n * s + s) + 2 * s + (s + 1)
     assert counts["question_aware"] == (n * h + h) + 2 * h + (d * 2 * h + 2 * h) + (h + 1)

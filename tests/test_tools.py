@@ -84,7 +84,7 @@ def test_tools_print_no_third_party_warning_and_prepare_starts_without_torch_or_
     import subprocess
     import sys
 
-    for tool in ("prepare", "explain", "merge_weights"):  # JSON only; torch and LAVIS; LAVIS at parse time
+    for tool in ("prepare", "explain", "merge_weights", "app"):  # JSON only; torch and LAVIS; LAVIS at parse time; gradio
         result = subprocess.run([sys.executable, "-m", f"lavis_vila.tools.{tool}", "--help"], capture_output=True, text=True)
         assert result.returncode == 0 and "Warning" not in result.stderr, (tool, result.stderr[-500:])
     imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "lavis_vila.tools.prepare", "--help"],

@@ -24,6 +24,7 @@ from lavis_vila import config_check  # a module, not its names: importing it may
 from lavis_vila.models import backbones
 from lavis_vila.models.prompters import FrameSelection
 from lavis_vila.models.precision import DTYPES, autocast_to, cast_matmul_weights
+from lavis_vila.models.stage_timing import LLM, QFORMER, VIT, stage
 from lavis_vila.prompts import ANSWER_PREFIX, OPTION_LETTERS, answer_text
 
 
@@ -199,13 +200,14 @@ class VideoInstructModel(BaseModel):
         """ViT blocks [start, stop) on every frame, without gradient: pixels (B, T, 3, H, W) when
         ``start_block`` is 0, else that block's input (B, T, N, C). Returns raw tokens (B, T, N, C)."""
         batch_size, num_frames = x.shape[:2]
-        with torch.no_grad(), autocast_to(x.device, self.vit_dtype):
+        with torch.no_grad(), autocast_to(x.device, self.vit_dtype), stage(VIT):
             tokens = self.vit_blocks(x.flatten(0, 1).to(self.vit_dtype), start_block, stop_block)  # (B*T, N, C)
         return tokens.reshape(batch_size, num_frames, *tokens.shape[1:])
 
     def vision_features(self, tokens: torch.Tensor) -> torch.Tensor:
         """``ln_vision`` over ViT tokens (..., N, C), in its own precision."""
-        return self.ln_vision(tokens.to(self.ln_vision.weight.dtype))
+        with stage(VIT):
+            return self.ln_vision(tokens.to(self.ln_vision.weight.dtype))
 
     def vit_blocks(self, x: torch.Tensor, start: int, stop: Optional[int]) -> torch.Tensor:
         """EVA blocks [start, stop) (stop None: to the end). ``start`` 0 takes pixels (M, 3, H, W)
@@ -235,12 +237,13 @@ class VideoInstructModel(BaseModel):
 
         frames (B, F, N, C) -> LLM-space visual tokens (B, F*Q, D), frames in order.
         """
-        if self.official_style:
-            return torch.cat([
-                self._batched_frame_tokens(frames[:, i : i + 1], instruction, qformer, query_tokens, proj)
-                for i in range(frames.shape[1])
-            ], dim=1)
-        return self._batched_frame_tokens(frames, instruction, qformer, query_tokens, proj)
+        with stage(QFORMER):
+            if self.official_style:
+                return torch.cat([
+                    self._batched_frame_tokens(frames[:, i : i + 1], instruction, qformer, query_tokens, proj)
+                    for i in range(frames.shape[1])
+                ], dim=1)
+            return self._batched_frame_tokens(frames, instruction, qformer, query_tokens, proj)
 
     def _batched_frame_tokens(self, frames, instruction, qformer, query_tokens, proj) -> torch.Tensor:
         batch_size, num_frames = frames.shape[:2]
@@ -320,7 +323,7 @@ class VideoInstructModel(BaseModel):
         tokens) instead, read at step ``len(prefix_ids) - 1`` as the official code does.
         """
         device = visual_tokens.device
-        with autocast_to(device, self.llm_dtype):
+        with autocast_to(device, self.llm_dtype), stage(LLM):
             max_length = self.max_txt_len if self.truncate_eval_prompt else None
             inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, text, max_length)
             if self.official_style:

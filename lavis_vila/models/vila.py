@@ -22,6 +22,7 @@ from lavis_vila.models.backbones import device_context
 from lavis_vila.models.distiller import QFormerDistiller
 from lavis_vila.models.prompters import build_prompter
 from lavis_vila.models.paths import model_config_paths
+from lavis_vila.models.stage_timing import PROMPTER, stage
 from lavis_vila.models.video_instruct import FrameChoice, StudentPass, VideoInstructModel, freeze
 from lavis_vila.registry import register_model
 
@@ -140,12 +141,13 @@ class ViLA(VideoInstructModel):
     def select(self, prompter_input: torch.Tensor, samples: dict, temperature: float):
         """The Frame-Prompter's selection from features (B, T, N, C): sampled in training (or with
         ``eval_gumbel_noise``), else deterministic."""
-        return self.frame_prompter(
-            prompter_input,
-            temperature=temperature if self.training else self.eval_temperature,
-            sample=self.training or self.eval_gumbel_noise,
-            question=self.question_embedding(samples["qa_input"]) if self.frame_prompter.reads_question else None,
-        )
+        with stage(PROMPTER):
+            return self.frame_prompter(
+                prompter_input,
+                temperature=temperature if self.training else self.eval_temperature,
+                sample=self.training or self.eval_gumbel_noise,
+                question=self.question_embedding(samples["qa_input"]) if self.frame_prompter.reads_question else None,
+            )
 
     def question_embedding(self, qa_input) -> torch.Tensor:
         """(B, D) the mean of the Q-Former's word embeddings over the instruction's tokens, without

@@ -19,8 +19,7 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import NamedTuple
-
+from typing import NamedTuple, Tuple
 
 from lavis_vila import launch
 from lavis_vila.annotations import load_annotations
@@ -124,7 +123,8 @@ def time_per_video(systems_and_checkpoints, data_dir: str, videos: int = 12, war
     return [statistics.median(t) for t in times]
 
 
-def run_seed(seed: int, args, progress: Progress) -> list:
+def run_seed(seed: int, args, progress: Progress) -> Tuple[list, Path]:
+    """The seed's result rows and its trained ViLA checkpoint."""
     out = Path(args.out) / f"seed{seed}"
     progress(f"seed {seed}: keyframe_qa")
     data_dir = ensure_generated(str(Path(args.data_dir) / f"seed{seed}"), **generator_kwargs(args, seed=seed))
@@ -155,7 +155,7 @@ def run_seed(seed: int, args, progress: Progress) -> list:
         row["latency_ms"] = latency
     if seed == args.seed[0]:
         draw_example(checkpoints["vila"], data_dir, Path(args.out) / "frame_strip.png")
-    return rows
+    return rows, checkpoints["vila"]
 
 
 def draw_example(checkpoint: Path, data_dir: str, path: Path) -> None:
@@ -254,11 +254,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     progress = Progress()
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    rows = [row for seed in args.seed for row in run_seed(seed, args, progress)]
-    table = summarize(rows, Path(args.out))
+    runs = [run_seed(seed, args, progress) for seed in args.seed]
+    table = summarize([row for rows, _ in runs for row in rows], Path(args.out))
     progress(f"done; results in {args.out}")
     print("\nThese are synthetic results, not benchmark results.\n")
     print(table)
+    print(f"\nAsk seed {args.seed[0]}'s ViLA about a video in the web demo:\n"
+          f"  python -m lavis_vila.tools.app --checkpoint {runs[0][1]}")
 
 
 if __name__ == "__main__":

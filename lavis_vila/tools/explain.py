@@ -22,6 +22,17 @@ from lavis_vila.models.paths import MODEL_TYPES  # noqa: E402
 from lavis_vila.processors import VideoDecodeError, VideoEvalProcessor  # noqa: E402
 
 
+def load_vila(checkpoint=None, model_type: str = "tiny"):
+    """The ``vila`` model to explain, in eval mode: a training checkpoint's (built from the config it
+    records) or ``model_type``'s own weights. Raises ``CheckpointError`` for a checkpoint of another model."""
+    model = (build_model_from_checkpoint(checkpoint, "--checkpoint") if checkpoint
+             else build_model("vila", model_type)).eval()
+    if not hasattr(model, "frame_prompter"):
+        raise CheckpointError(f"--checkpoint: '{checkpoint}' is a {type(model).__name__} checkpoint; "
+                              f"only a vila model chooses frames")
+    return model
+
+
 @torch.inference_mode()
 def explain(model, video: str, question: str, options, start=None, end=None) -> dict:
     """Run ``model`` (a ``vila``) on one video: answer, chosen frames, probabilities, raw frames."""
@@ -44,7 +55,8 @@ def explain(model, video: str, question: str, options, start=None, end=None) -> 
     }
 
 
-def draw_strip(result: dict, path: str, num_segments: int) -> None:
+def draw_strip(result: dict, path, num_segments: int) -> None:
+    """Draw ``explain``'s result as a PNG to ``path``, a file name or a binary file."""
     pixels, chosen, probabilities = result["pixels"], set(result["frame_idx"]), result["probabilities"]
     num_frames = pixels.shape[0]
     segment_len = num_frames // num_segments
@@ -91,13 +103,9 @@ def main(argv=None):
     if not 2 <= len(args.options) <= 5:
         parser.error("give 2 to 5 --options")
     try:  # bad input: exit 1 with the message; bad usage: argparse's exit 2
-        model = (build_model_from_checkpoint(args.checkpoint, "--checkpoint") if args.checkpoint
-                 else build_model("vila", args.model_type)).eval()
-        if not hasattr(model, "frame_prompter"):
-            raise CheckpointError(f"--checkpoint: '{args.checkpoint}' is a {type(model).__name__} checkpoint; "
-                                  f"explain draws a vila model's frame choice")
+        model = load_vila(args.checkpoint, args.model_type)
         result = explain(model, args.video, args.question, args.options, args.start, args.end)
-    except (CheckpointError, VideoDecodeError) as error:
+    except (CheckpointError, FileNotFoundError, VideoDecodeError) as error:
         parser.exit(1, f"explain: {error}\n")
     draw_strip(result, args.out, model.num_selected_frames)
     print(f"answer: {answer_text(result['answer'])} ({result['answer_text']})")

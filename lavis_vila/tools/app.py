@@ -1,0 +1,148 @@
+"""The web demo: upload a video, ask a question with 2 to 5 options, and see which frames ViLA chose.
+
+    python -m lavis_vila.tools.app [--checkpoint CKPT] [--model-type tiny] [--host 127.0.0.1] [--port 7860]
+
+The page shows the answer, the K chosen frames with their time in the video, every candidate
+frame with its selection probability within its segment, and how long the model's stages took.
+Scripts call the same model through Gradio's API:
+
+    from gradio_client import Client, handle_file
+    Client("http://127.0.0.1:7860/").predict(handle_file("video.mp4"), "what is being flipped?",
+                                             ["a pancake", "a coin"], api_name="/answer")
+    # {"answer": "a pancake", "option": 0, "frame_idx": [...], "timestamps": [...], "latency_ms": {...}, ...}
+
+One model serves every user: the page and the API share one Gradio queue that runs one request
+at a time, and the others wait their turn.
+"""
+import argparse
+import io
+import json
+import os
+import tempfile
+from typing import Tuple
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the demo runs offline
+
+import gradio as gr  # noqa: E402
+from gradio import FileData  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from lavis_vila.checkpoints import CheckpointError  # noqa: E402
+from lavis_vila.datasets.synthetic import generate  # noqa: E402
+from lavis_vila.models.paths import MODEL_TYPES  # noqa: E402
+from lavis_vila.prompts import answer_text  # noqa: E402
+from lavis_vila.tools.ask import STAGES, Answer, InputError, ask, read_frames  # noqa: E402
+from lavis_vila.tools.explain import draw_strip, load_vila  # noqa: E402
+
+MODEL_QUEUE = "model"  # the page's and the API's requests wait in one queue for the one model
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page works offline
+
+
+def example_clips(out_dir: str, count: int = 3) -> Tuple[list, list]:
+    """``count`` keyframe_qa validation clips, seed 0 like the demo's data: the examples
+    ([video, question, options]) and their labels."""
+    generate(out_dir, seed=0, num_train=0, num_val=count)
+    with open(os.path.join(out_dir, "val.json")) as f:
+        records = json.load(f)
+    examples = [[os.path.join(out_dir, "videos", f"{r['video']}.mp4"), r["question"],
+                 "\n".join(r[f"a{i}"] for i in range(r["num_option"]))] for r in records]
+    return examples, [f"keyframe_qa clip: {r['question']}" for r in records]
+
+
+def strip_image(answer: Answer, num_segments: int) -> Image.Image:
+    """explain's strip: every candidate frame, the chosen ones framed, probabilities under them."""
+    buffer = io.BytesIO()
+    draw_strip(answer.explanation, buffer, num_segments)
+    return Image.open(buffer)
+
+
+def latency_table(latency_ms: dict) -> str:
+    other = latency_ms["total"] - sum(latency_ms[name] for name in STAGES)
+    names = [*STAGES, "other (decoding, tokenizing)", "total"]
+    values = [*(latency_ms[name] for name in STAGES), other, latency_ms["total"]]
+    return "\n".join(["| " + " | ".join(names) + " |", "|" + "---|" * len(names),
+                      "| " + " | ".join(f"{value:.1f} ms" for value in values) + " |"])
+
+
+def describe_model(checkpoint, model_type: str) -> str:
+    if checkpoint:
+        return f"vila from `{checkpoint}`"
+    if model_type == "tiny":
+        return "vila `tiny` with random weights, so its answers and frame choices mean nothing (give --checkpoint)"
+    return f"vila `{model_type}` with its configured weights"
+
+
+def build_app(model, model_description: str, examples: list, example_labels: list) -> gr.Blocks:
+    """The page and the ``/answer`` API, both answered by ``model`` (a ``vila``)."""
+    num_frames, num_segments = model.num_candidate_frames, model.num_selected_frames
+
+    def answer_in_page(video, question, options_text):
+        try:
+            answer = ask(model, video, question, (options_text or "").splitlines())
+        except InputError as error:
+            return gr.Markdown(f"**Error:** {error}", visible=True), "", None, None, ""
+        frames = read_frames(video, answer.frame_numbers)
+        captions = [f"{seconds:.2f} s (#{number})" for number, seconds in zip(answer.frame_numbers, answer.timestamps)]
+        headline = (f"### {answer_text(answer.option)}: {answer.text}\n"
+                    f"from candidates {answer.frame_idx} of {num_frames}")
+        return (gr.Markdown("", visible=False), headline, list(zip(frames, captions)),
+                strip_image(answer, num_segments), latency_table(answer.latency_ms))
+
+    def answer_api(video: FileData, question: str, options: list[str]) -> dict:
+        """Answer `question` about `video`, choosing among `options` (2 to 5). Returns the chosen
+        option (`answer`, `option`), the chosen frames (`frame_idx` among the candidates,
+        `frame_numbers` and `timestamps` in the video), each segment's selection `probabilities`
+        and the stages' `latency_ms`."""
+        try:
+            return ask(model, FileData.model_validate(video).path, question, options).to_json()
+        except InputError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+
+    theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=["ui-monospace", "monospace"])
+    with gr.Blocks(title="ViLA web demo", theme=theme, analytics_enabled=False) as app:
+        gr.Markdown(f"# ViLA: which {num_segments} of {num_frames} frames answer the question?\n"
+                    f"Model: {model_description}. The Frame-Prompter cuts the video's {num_frames} candidate frames "
+                    f"into {num_segments} segments and keeps one frame of each for the answer.")
+        with gr.Row():
+            with gr.Column(scale=2):
+                video = gr.Video(label="Video", sources=["upload"], height=240, elem_id="video")
+                question = gr.Textbox(label="Question", elem_id="question")
+                options = gr.Textbox(label="Options, one per line (2 to 5)", lines=5, elem_id="options")
+                submit = gr.Button("Ask", variant="primary", elem_id="ask")
+            with gr.Column(scale=3):
+                error = gr.Markdown(visible=False, elem_id="error")
+                answer = gr.Markdown(elem_id="answer")
+                frames = gr.Gallery(label="Chosen frames: time in the video (frame number)", columns=num_segments,
+                                    rows=1, height=200, object_fit="contain", elem_id="chosen-frames")
+                latency = gr.Markdown(elem_id="latency")
+        gr.Markdown("Every candidate frame, the chosen ones framed in red, and under each its selection "
+                    "probability within its segment:")
+        strip = gr.Image(show_label=False, type="pil", elem_id="probabilities")
+        gr.Examples(examples, [video, question, options], example_labels=example_labels, label="Examples")
+        submit.click(answer_in_page, [video, question, options], [error, answer, frames, strip, latency],
+                     api_name=False, concurrency_id=MODEL_QUEUE)
+        gr.api(answer_api, api_name="answer", concurrency_id=MODEL_QUEUE)
+    return app
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="The ViLA web demo (Gradio): answer, chosen frames, probabilities.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", help="a vila checkpoint written by training, e.g. the demo's "
+                                               "output/demo/seed0/vila/<job>/checkpoint_<n>.pth")
+    parser.add_argument("--model-type", default="tiny", choices=MODEL_TYPES,
+                        help="without --checkpoint: the vila model type (tiny: random weights, offline)")
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines")
+    parser.add_argument("--port", type=int, default=7860)
+    args = parser.parse_args(argv)
+    try:
+        model = load_vila(args.checkpoint, args.model_type)
+    except (CheckpointError, FileNotFoundError) as error:
+        parser.exit(1, f"app: {error}\n")
+    with tempfile.TemporaryDirectory(prefix="vila_app_examples_") as examples_dir:
+        app = build_app(model, describe_model(args.checkpoint, args.model_type), *example_clips(examples_dir))
+        app.queue().launch(server_name=args.host, server_port=args.port)
+
+
+if __name__ == "__main__":
+    main()
