@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -70,6 +72,30 @@ def test_eval_processor_is_deterministic_and_train_processor_is_not(shared_video
     (a, ia), (b, ib) = train_proc(path), train_proc(path)
     assert a.shape == (8, 3, 32, 32)
     assert ia != ib or not torch.equal(a, b)
+
+
+def test_cached_videos_give_the_same_frames_and_random_draws_and_are_decoded_once(shared_videos, tmp_path):
+    import shutil
+
+    path = str(tmp_path / "pancake.mkv")
+    shutil.copy(shared_videos / "flipping_a_pancake.mkv", path)
+    plain = VideoTrainProcessor(image_size=32, num_frames=8, min_scale=1.0)
+    cached = VideoTrainProcessor(image_size=32, num_frames=8, min_scale=1.0, cache_videos=True)
+    torch.manual_seed(0)
+    expected = [plain(path) for _ in range(3)]
+    torch.manual_seed(0)
+    first = cached(path)
+    Path(path).unlink()  # later epochs read the memory copy
+    got = [first] + [cached(path) for _ in range(2)]
+    for (frames, indices), (want_frames, want_indices) in zip(got, expected):
+        assert indices == want_indices and torch.equal(frames, want_frames)
+    assert len({tuple(indices) for _, indices in got}) > 1  # the random draws still differ per epoch
+    assert list(cached.cached_videos) == [path] and plain.cached_videos is None
+
+
+def test_a_cached_corrupt_video_is_still_a_decode_error_naming_the_file(shared_videos):
+    with pytest.raises(VideoDecodeError, match="corrupted.mp4"):
+        VideoEvalProcessor(image_size=32, num_frames=4, cache_videos=True)(str(shared_videos / "corrupted.mp4"))
 
 
 def test_start_end_seconds_select_frames_inside_the_clip(shared_videos):

@@ -11,7 +11,9 @@ and a segment's middle become frame indices: ``official`` (the official code: cl
 one random resized crop (scale 0.5-1.0) shared by all frames of the clip.
 
 Call: ``frames, indices = processor(path, start=None, end=None)``. SeViLA's ``n_frms`` is
-``num_frames`` here.
+``num_frames`` here. ``cache_videos: True`` keeps every video it has read in memory, all its frames
+decoded at ``image_size``, and samples later epochs from there: for small datasets such as the
+synthetic ``keyframe_qa`` (the frames and the random draws are the same as without it).
 """
 import os
 from typing import List, Optional, Tuple
@@ -66,33 +68,67 @@ def segment_frame_indices(
     return indices + [indices[-1]] * (num_frames - segments)
 
 
+class DecodedVideo:
+    """Every frame of a video, decoded, behind the part of decord's ``VideoReader`` that
+    ``VideoProcessor`` uses."""
+
+    def __init__(self, frames: torch.Tensor, fps: float):
+        self.frames, self.fps = frames, fps  # (N, S, S, 3) uint8
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def get_avg_fps(self) -> float:
+        return self.fps
+
+    def get_batch(self, indices: List[int]) -> torch.Tensor:
+        return self.frames[indices]
+
+
 class VideoProcessor(BaseProcessor):
     """Decode, sample and normalise; subclasses choose the sampling and augmentation."""
 
     random_sampling = False
 
     def __init__(self, image_size: int = 224, num_frames: int = 32, mean=CLIP_MEAN, std=CLIP_STD,
-                 frame_rounding: str = "official"):
+                 frame_rounding: str = "official", cache_videos: bool = False):
         super().__init__()
         if frame_rounding not in FRAME_ROUNDINGS:
             raise ValueError(f"frame_rounding must be one of {FRAME_ROUNDINGS}, got {frame_rounding!r}")
         self.image_size = image_size
         self.num_frames = num_frames
         self.frame_rounding = frame_rounding
+        self.cached_videos = {} if cache_videos else None
         # Normalisation on 0-255 pixels in one fused pass: (x - 255*mean) / (255*std).
         self.pixel_mean = torch.tensor(mean).view(1, 3, 1, 1) * 255.0
         self.pixel_std = torch.tensor(std).view(1, 3, 1, 1) * 255.0
 
-    def decode(self, path: str, start: Optional[float] = None, end: Optional[float] = None) -> Tuple[torch.Tensor, List[int]]:
-        """Read the sampled frames of ``path`` as uint8 (T, 3, S, S) plus their indices."""
+    def open(self, path: str):
+        """A decord ``VideoReader`` of ``path`` at ``image_size``, or its ``DecodedVideo`` when caching."""
         import decord
 
+        if self.cached_videos is not None and path in self.cached_videos:
+            return self.cached_videos[path]
         if not os.path.isfile(path):
             raise VideoDecodeError(f"{path}: video file does not exist")
         try:
             reader = decord.VideoReader(path, width=self.image_size, height=self.image_size, num_threads=1)
         except Exception as error:
             raise VideoDecodeError(f"{path}: cannot open video ({error})") from error
+        if self.cached_videos is None:
+            return reader
+        try:
+            frames = reader.get_batch(list(range(len(reader))))  # (N, S, S, 3) uint8
+        except Exception as error:
+            raise VideoDecodeError(f"{path}: decoding its {len(reader)} frames failed ({error})") from error
+        if not isinstance(frames, torch.Tensor):
+            frames = torch.from_numpy(frames.asnumpy())
+        self.cached_videos[path] = DecodedVideo(frames, reader.get_avg_fps())
+        return self.cached_videos[path]
+
+    def decode(self, path: str, start: Optional[float] = None, end: Optional[float] = None) -> Tuple[torch.Tensor, List[int]]:
+        """Read the sampled frames of ``path`` as uint8 (T, 3, S, S) plus their indices."""
+        reader = self.open(path)
         num_video_frames = len(reader)
         if num_video_frames == 0:
             raise VideoDecodeError(f"{path}: video has no frames")
@@ -147,6 +183,7 @@ class VideoProcessor(BaseProcessor):
             "mean": cfg.get("mean", CLIP_MEAN),
             "std": cfg.get("std", CLIP_STD),
             "frame_rounding": cfg.get("frame_rounding", "official"),
+            "cache_videos": cfg.get("cache_videos", False),
         }
 
 
@@ -162,8 +199,9 @@ class VideoTrainProcessor(VideoProcessor):
     random_sampling = True
 
     def __init__(self, image_size: int = 224, num_frames: int = 32, mean=CLIP_MEAN, std=CLIP_STD,
-                 frame_rounding: str = "official", min_scale: float = 0.5, max_scale: float = 1.0):
-        super().__init__(image_size, num_frames, mean, std, frame_rounding)
+                 frame_rounding: str = "official", cache_videos: bool = False, min_scale: float = 0.5,
+                 max_scale: float = 1.0):
+        super().__init__(image_size, num_frames, mean, std, frame_rounding, cache_videos)
         self.crop = v2.RandomResizedCrop(
             image_size, scale=(min_scale, max_scale), interpolation=InterpolationMode.BICUBIC, antialias=True
         )
