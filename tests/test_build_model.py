@@ -53,8 +53,8 @@ def test_each_frame_prompter_builds_at_full_size_on_the_meta_device_with_the_doc
     n, s, d, h = 257, 8, 768, 32  # tokens, S = T/K (32/4), Q-Former width, question_aware's hidden width
     assert counts["segment"] == (n * s * s + s) + 2 * s + (s * s + s)  # Linear(S*N, S), LayerNorm(S), Linear(S, S)
     assert counts["free_form"] == (n * s + s) + 2 * s + (s + 1)
-    assert counts["question_aware"] == (n * h + h) + 2 * h + (d * 2 * h + 2 * h) + (h + 1)
-    assert (counts["segment"], counts["question_aware"]) == (16_544, 57_569)  # the README's figures
+    assert counts["question_aware"] == (n * h + h) + 2 * h + 2 * d + (d * 2 * h + 2 * h) + (h + 1)
+    assert (counts["segment"], counts["question_aware"]) == (16_544, 59_105)  # the README's figures
 
 
 def test_unknown_model_type_lists_the_available_ones():

@@ -164,7 +164,8 @@ def test_scores_and_choice_on_fixed_inputs_match_the_recorded_values():
 
 def hand_set_question_aware() -> QuestionAwarePrompter:
     """Hidden unit 0 reads token 0 of a frame, unit 1 reads token 1; question dimension 0 switches
-    unit 0 on, dimension 1 switches unit 1 on (FiLM: 1 + gamma), and the score sums the units."""
+    unit 0 on, dimension 1 switches unit 1 on (FiLM: 1 + gamma; the questions (1, 0) and (0, 1)
+    normalise to about (1, -1) and (-1, 1)), and the score sums the units."""
     prompter = QuestionAwarePrompter(num_tokens=2, num_candidate_frames=4, num_selected_frames=1, question_dim=2,
                                      hidden=2).eval()
     with torch.no_grad():
@@ -172,8 +173,9 @@ def hand_set_question_aware() -> QuestionAwarePrompter:
             p.zero_()
         prompter.pool.weight.copy_(torch.eye(2))
         prompter.norm.weight.fill_(1.0)
-        prompter.film.weight[:2].copy_(torch.eye(2) * 2)  # gamma
-        prompter.film.bias[:2].fill_(-1.0)  # 1 + gamma = 0 unless the question switches the unit on
+        prompter.question_norm.weight.fill_(1.0)
+        prompter.film.weight[:2].copy_(torch.eye(2) * 0.5)  # gamma
+        prompter.film.bias[:2].fill_(-0.5)  # 1 + gamma = 0 unless the question switches the unit on
         prompter.score.weight.fill_(1.0)
     return prompter
 

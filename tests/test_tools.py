@@ -47,25 +47,52 @@ def test_a_checkpoint_without_qformer_weights_is_refused(tmp_path):
         merge_weights.merge_files(str(teacher), str(path), str(tmp_path / "m.pth"))
 
 
-def test_explain_draws_all_candidate_frames_and_marks_the_chosen_ones(tmp_path, monkeypatch, capsys):
+def spy_on_draw_strip(monkeypatch) -> dict:
     drawn = {}
     original = explain.draw_strip
 
-    def spy(result, path, num_segments):
-        drawn.update(result=result, num_segments=num_segments)
-        original(result, path, num_segments)
+    def spy(results, path, num_segments):
+        drawn.update(results=results, num_segments=num_segments)
+        original(results, path, num_segments)
 
     monkeypatch.setattr(explain, "draw_strip", spy)
+    return drawn
+
+
+def test_explain_draws_all_candidate_frames_and_marks_the_chosen_ones(tmp_path, monkeypatch, capsys):
+    drawn = spy_on_draw_strip(monkeypatch)
     out = tmp_path / "strip.png"
     explain.main(["--video", str(PANCAKE), "--question", "what is flipped?", "--options", "a pancake", "a coin",
                   "--out", str(out), "--model-type", "tiny"])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    result = drawn["result"]
+    (result,) = drawn["results"]
     assert result["pixels"].shape[0] == 16 and drawn["num_segments"] == 4
     assert len(result["frame_idx"]) == 4 and result["frame_idx"] == sorted(result["frame_idx"])
     assert len(result["probabilities"]) == 16
     printed = capsys.readouterr().out
     assert f"chosen frames (of 16 candidates): {result['frame_idx']}" in printed and "answer: Option" in printed
+
+
+def test_explain_draws_one_strip_per_question_on_the_same_video(tmp_path, monkeypatch, capsys):
+    drawn = spy_on_draw_strip(monkeypatch)
+    out = tmp_path / "strip.png"
+    explain.main(["--video", str(PANCAKE), "--question", "what is flipped?", "--options", "a pancake", "a coin",
+                  "--question", "what colour is the pan?", "--options", "black", "red", "silver",
+                  "--out", str(out), "--model-type", "tiny"])
+    first, second = drawn["results"]
+    assert (first["question"], second["question"]) == ("what is flipped?", "what colour is the pan?")
+    assert second["options"] == ["black", "red", "silver"]
+    assert torch.equal(first["pixels"], second["pixels"])
+    printed = capsys.readouterr().out
+    assert printed.count("chosen frames (of 16 candidates)") == 2
+
+
+def test_explain_wants_one_options_list_per_question(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        explain.main(["--video", str(PANCAKE), "--question", "a?", "--options", "x", "y", "--question", "b?",
+                      "--out", str(tmp_path / "s.png")])
+    assert exit_info.value.code == 2
+    assert "give one --options list per --question (2 questions, 1 --options lists)" in capsys.readouterr().err
 
 
 def test_merge_weights_on_a_mismatched_pair_exits_1_with_one_line_and_no_traceback(tmp_path):

@@ -60,7 +60,8 @@ def run_seed(seed: int, args, progress: Progress) -> list:
     merge_files(str(teacher), str(student), str(merged))
     rows = [row("uniform", seed, evaluate(UNIFORM_K, out, data_dir, seed, student), data_dir),
             row("teacher", seed, evaluate(TEACHER, out, data_dir, seed, teacher), data_dir)]
-    for name, options in PROMPTER_OPTIONS.items():
+    for name in args.prompters:
+        options = PROMPTER_OPTIONS[name]
         progress(f"seed {seed}: ViLA {T}->{K} with the {name} prompter")
         checkpoint = train("vila", out / name, data_dir, seed, "model.load_finetuned=True",
                            f"model.finetuned={merged}", *options)
@@ -70,30 +71,31 @@ def run_seed(seed: int, args, progress: Progress) -> list:
 
 def summarize(rows: list, out: Path) -> str:
     seeds = sorted({r["seed"] for r in rows})
+    labels = {system: label for system, label in LABELS.items() if any(r["system"] == system for r in rows)}
     machine = describe_machine()
     lines = [f"keyframe_qa two-event variant (synthetic), tiny random backbones, CPU ({machine['cpu']}, "
              f"torch {machine['torch']}); mean ± std over seeds {seeds}", "",
              "| system | accuracy % | worst seed | asked first | asked second | asked event seen % |",
              "|---|---|---|---|---|---|"]
-    for system, label in LABELS.items():
+    for system, label in labels.items():
         group = [r for r in rows if r["system"] == system]
         worst = min(group, key=lambda r: r["accuracy"])
         lines.append(f"| {label} | {mean_std([r['accuracy'] for r in group])} | {worst['accuracy']:.1f} "
                      f"(seed {worst['seed']}) | {mean_std([r['accuracy_first'] for r in group])} | "
                      f"{mean_std([r['accuracy_second'] for r in group])} | "
                      f"{mean_std([r['asked_event_seen'] for r in group])} |")
-    lines += ["", "| seed | " + " | ".join(LABELS.values()) + " |", "|---|" + "---|" * len(LABELS)]
+    lines += ["", "| seed | " + " | ".join(labels.values()) + " |", "|---|" + "---|" * len(labels)]
     for seed in seeds:
         by_system = {r["system"]: r["accuracy"] for r in rows if r["seed"] == seed}
-        lines.append(f"| {seed} | " + " | ".join(f"{by_system[s]:.1f}" for s in LABELS) + " |")
+        lines.append(f"| {seed} | " + " | ".join(f"{by_system[s]:.1f}" for s in labels) + " |")
     table = "\n".join(lines)
     (out / "results.md").write_text(table + "\n")
     (out / "results.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
-    plot(rows, out / "ablation.png")
+    plot(rows, labels, out / "ablation.png")
     return table
 
 
-def plot(rows: list, path: Path) -> None:
+def plot(rows: list, labels: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,11 +106,11 @@ def plot(rows: list, path: Path) -> None:
             ("accuracy_second", "asked: second event")]
     width = 0.26
     for offset, (key, name) in enumerate(keys):
-        values = [[r[key] for r in rows if r["system"] == system] for system in LABELS]
-        axis.bar([i + (offset - 1) * width for i in range(len(LABELS))], [statistics.mean(v) for v in values],
+        values = [[r[key] for r in rows if r["system"] == system] for system in labels]
+        axis.bar([i + (offset - 1) * width for i in range(len(labels))], [statistics.mean(v) for v in values],
                  width, yerr=[statistics.stdev(v) if len(v) > 1 else 0 for v in values], capsize=3, label=name)
-    axis.set_xticks(range(len(LABELS)))
-    axis.set_xticklabels([label.replace(" (", "\n(").replace("ViLA 8->2 ", "ViLA 8->2\n") for label in LABELS.values()],
+    axis.set_xticks(range(len(labels)))
+    axis.set_xticklabels([label.replace(" (", "\n(").replace("ViLA 8->2 ", "ViLA 8->2\n") for label in labels.values()],
                          fontsize=7)
     axis.set_ylabel("accuracy (%)")
     axis.set_ylim(0, 105)
@@ -127,6 +129,8 @@ def main(argv=None):
     parser.add_argument("--out", default="output/ablation")
     parser.add_argument("--data-dir", default="data/keyframe_qa_two_events", help="one sub-directory per seed")
     parser.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--prompters", nargs="+", default=list(PROMPTER_OPTIONS), choices=list(PROMPTER_OPTIONS),
+                        help="the ViLA variants to train")
     parser.add_argument("--num-train", type=int, default=DATA["num_train"])
     parser.add_argument("--num-val", type=int, default=DATA["num_val"])
     args = parser.parse_args(argv)

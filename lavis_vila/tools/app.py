@@ -52,7 +52,7 @@ def example_clips(out_dir: str, count: int = 3) -> Tuple[list, list]:
 def strip_image(answer: Answer, num_segments: int) -> Image.Image:
     """explain's strip: every candidate frame, the chosen ones framed, probabilities under them."""
     buffer = io.BytesIO()
-    draw_strip(answer.explanation, buffer, num_segments)
+    draw_strip([answer.explanation], buffer, num_segments)
     return Image.open(buffer)
 
 

@@ -1,11 +1,13 @@
 """Answer one question on one video with ViLA and draw which frames it chose.
 
     python -m lavis_vila.tools.explain --video V --question Q --options A B C ... --out strip.png \\
-        [--checkpoint CKPT] [--model-type tiny]
+        [--question Q2 --options D E F ...] [--checkpoint CKPT] [--model-type tiny]
 
 Prints the chosen answer and frame indices, and draws the T candidate frames in a strip, one
 column group per segment, with the K chosen frames framed in red and, under each frame, its
-selection probability within its segment (the prompter's softmax).
+selection probability within its segment (the prompter's softmax), whichever prompter the
+checkpoint holds. With several questions, one strip per question: a question-aware prompter
+can choose different frames of the same video for each.
 """
 import argparse
 
@@ -55,34 +57,36 @@ def explain(model, video: str, question: str, options, start=None, end=None) -> 
     }
 
 
-def draw_strip(result: dict, path, num_segments: int) -> None:
-    """Draw ``explain``'s result as a PNG to ``path``, a file name or a binary file."""
-    pixels, chosen, probabilities = result["pixels"], set(result["frame_idx"]), result["probabilities"]
-    num_frames = pixels.shape[0]
+def draw_strip(results: list, path, num_segments: int) -> None:
+    """Draw ``explain``'s results on one video, one per question, as a PNG to ``path`` (a file name
+    or a binary file): for each question, the T candidate frames with the chosen ones framed in
+    red, and under each frame its selection probability within its segment."""
+    num_frames = results[0]["pixels"].shape[0]
     segment_len = num_frames // num_segments
-    figure, axes = plt.subplots(2, num_frames, figsize=(max(8, 0.9 * num_frames), 3.2),
-                                gridspec_kw={"height_ratios": [3, 1.3]}, squeeze=False)
-    for t in range(num_frames):
-        image_axis, bar_axis = axes[0, t], axes[1, t]
-        image_axis.imshow(pixels[t].permute(1, 2, 0).numpy())
-        image_axis.set_xticks([])
-        image_axis.set_yticks([])
-        picked = t in chosen
-        for spine in image_axis.spines.values():
-            spine.set_edgecolor("red" if picked else "lightgrey")
-            spine.set_linewidth(4 if picked else 1)
-        image_axis.set_title(f"{t}", fontsize=8, color="red" if picked else "black")
-        bar_axis.bar([0], [probabilities[t]], color="red" if picked else "grey", width=0.6)
-        bar_axis.set_ylim(0, 1)
-        bar_axis.set_xticks([])
-        bar_axis.set_yticks([0, 1] if t == 0 else [])
-        bar_axis.tick_params(labelsize=7)
-        if t % segment_len == 0:
-            bar_axis.set_xlabel(f"segment {t // segment_len + 1}", fontsize=7, loc="left")
-    axes[1, 0].set_ylabel("p(select)", fontsize=7)
-    figure.suptitle(f"Q: {result['question']}  ->  {answer_text(result['answer'])}: {result['answer_text']}   "
-                    f"(chosen frames {result['frame_idx']})", fontsize=9)
-    figure.tight_layout()
+    figure = plt.figure(figsize=(max(8, 0.9 * num_frames), 3.2 * len(results)), layout="constrained")
+    for result, panel in zip(results, figure.subfigures(len(results), 1, squeeze=False)[:, 0]):
+        chosen, probabilities = set(result["frame_idx"]), result["probabilities"]
+        axes = panel.subplots(2, num_frames, gridspec_kw={"height_ratios": [3, 1.3]}, squeeze=False)
+        for t in range(num_frames):
+            image_axis, bar_axis = axes[0, t], axes[1, t]
+            image_axis.imshow(result["pixels"][t].permute(1, 2, 0).numpy())
+            image_axis.set_xticks([])
+            image_axis.set_yticks([])
+            picked = t in chosen
+            for spine in image_axis.spines.values():
+                spine.set_edgecolor("red" if picked else "lightgrey")
+                spine.set_linewidth(4 if picked else 1)
+            image_axis.set_title(f"{t}", fontsize=8, color="red" if picked else "black")
+            bar_axis.bar([0], [probabilities[t]], color="red" if picked else "grey", width=0.6)
+            bar_axis.set_ylim(0, 1)
+            bar_axis.set_xticks([])
+            bar_axis.set_yticks([0, 1] if t == 0 else [])
+            bar_axis.tick_params(labelsize=7)
+            if t % segment_len == 0:
+                bar_axis.set_xlabel(f"segment {t // segment_len + 1}", fontsize=7, loc="left")
+        axes[1, 0].set_ylabel("p(select)", fontsize=7)
+        panel.suptitle(f"Q: {result['question']}  ->  {answer_text(result['answer'])}: {result['answer_text']}   "
+                       f"(chosen frames {result['frame_idx']})", fontsize=9)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -91,8 +95,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Answer a question on a video and draw ViLA's frame choice.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--video", required=True)
-    parser.add_argument("--question", required=True)
-    parser.add_argument("--options", nargs="+", required=True, help="2 to 5 answer options")
+    parser.add_argument("--question", action="append", required=True,
+                        help="give it more than once, each followed by its --options, to compare questions on one video")
+    parser.add_argument("--options", nargs="+", action="append", required=True, help="2 to 5 answer options")
     parser.add_argument("--out", required=True, help="PNG to write")
     parser.add_argument("--checkpoint", help="a vila checkpoint written by training; the model is built from the "
                                                "config it records (default: --model-type's own weights)")
@@ -100,19 +105,25 @@ def main(argv=None):
     parser.add_argument("--start", type=float, help="clip start in seconds")
     parser.add_argument("--end", type=float, help="clip end in seconds")
     args = parser.parse_args(argv)
-    if not 2 <= len(args.options) <= 5:
+    if len(args.options) != len(args.question):
+        parser.error(f"give one --options list per --question ({len(args.question)} questions, "
+                     f"{len(args.options)} --options lists)")
+    if not all(2 <= len(options) <= 5 for options in args.options):
         parser.error("give 2 to 5 --options")
     try:  # bad input: exit 1 with the message; bad usage: argparse's exit 2
         model = load_vila(args.checkpoint, args.model_type)
-        result = explain(model, args.video, args.question, args.options, args.start, args.end)
+        results = [explain(model, args.video, question, options, args.start, args.end)
+                   for question, options in zip(args.question, args.options)]
     except (CheckpointError, FileNotFoundError, VideoDecodeError) as error:
         parser.exit(1, f"explain: {error}\n")
-    draw_strip(result, args.out, model.num_selected_frames)
-    print(f"answer: {answer_text(result['answer'])} ({result['answer_text']})")
-    print(f"chosen frames (of {model.num_candidate_frames} candidates): {result['frame_idx']} "
-          f"(video frame numbers {result['video_frame_numbers']})")
+    draw_strip(results, args.out, model.num_selected_frames)
+    for result in results:
+        print(f"Q: {result['question']}")
+        print(f"  answer: {answer_text(result['answer'])} ({result['answer_text']})")
+        print(f"  chosen frames (of {model.num_candidate_frames} candidates): {result['frame_idx']} "
+              f"(video frame numbers {result['video_frame_numbers']})")
     print(f"wrote {args.out}")
-    return result
+    return results
 
 
 if __name__ == "__main__":

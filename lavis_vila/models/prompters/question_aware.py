@@ -3,8 +3,11 @@
 The paper's prompter never reads the question, so it learns one choice of frames per video
 whatever is asked. Here each frame is scored by one MLP (Linear(N -> H), LayerNorm(H), ReLU,
 Linear(H -> 1)) whose hidden features the question modulates, FiLM-style: h * (1 + gamma(q)) +
-beta(q), with gamma and beta linear in q, an embedding of the instruction (B, D). One frame per
-segment is then chosen as in ``segment``. The extra cost is one Linear(D -> 2H) per video.
+beta(q), with gamma and beta linear in LayerNorm(q), where q is an embedding of the instruction
+(B, D). The LayerNorm matters: pretrained and freshly initialised word embeddings alike are
+small (std 0.02 at init), so without it the question barely moves the scores and its weights
+barely learn. One frame per segment is then chosen as in ``segment``. The extra cost is one
+LayerNorm(D) and one Linear(D -> 2H) per video.
 """
 from typing import Optional
 
@@ -36,6 +39,7 @@ class QuestionAwarePrompter(Prompter):
         self.num_segments = num_selected_frames
         self.pool = nn.Linear(num_tokens, hidden)
         self.norm = nn.LayerNorm(hidden)
+        self.question_norm = nn.LayerNorm(question_dim)
         self.film = nn.Linear(question_dim, 2 * hidden)
         self.score = nn.Linear(hidden, 1)
 
@@ -47,7 +51,7 @@ class QuestionAwarePrompter(Prompter):
         batch_size = frame_features.shape[0]
         with autocast_to(frame_features.device, torch.float32):
             hidden = self.norm(self.pool(frame_features.to(self.pool.weight.dtype).mean(-1)))  # (B, T, H)
-            gamma, beta = self.film(question.to(hidden.dtype)).chunk(2, dim=-1)  # (B, H) each
+            gamma, beta = self.film(self.question_norm(question.to(hidden.dtype))).chunk(2, dim=-1)  # (B, H) each
             hidden = hidden * (1 + gamma[:, None]) + beta[:, None]
             logits = self.score(F.relu(hidden)).squeeze(-1)  # (B, T)
             logits = logits.reshape(batch_size, self.num_segments, -1)  # (B, K, S)
