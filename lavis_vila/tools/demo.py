@@ -57,11 +57,11 @@ SYSTEMS = [
 
 
 class Progress:
-    def __init__(self):
-        self.start = time.time()
+    def __init__(self, name: str = "demo"):
+        self.name, self.start = name, time.time()
 
     def __call__(self, message: str) -> None:
-        print(f"\n[demo {time.time() - self.start:6.0f}s] {message}", flush=True)
+        print(f"\n[{self.name} {time.time() - self.start:6.0f}s] {message}", flush=True)
 
 
 def last_checkpoint(output_dir: Path) -> Path:
