@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from lavis_vila.datasets.synthetic import ensure_generated
-from lavis_vila.tools.demo import K, SYSTEMS, T, Progress, evaluate, mean_std, train
+from lavis_vila.tools.demo import K, SYSTEMS, T, Progress, evaluate, mean_std, model_options, train
 from lavis_vila.tools.jobs import Jobs, default_workers
 from lavis_vila.tools.machine import describe as describe_machine
 from lavis_vila.tools.merge_weights import merge_files
@@ -57,7 +57,7 @@ def train_and_evaluate(system, stage: str, out: Path, data_dir: str, seed: int, 
     """Train ``stage`` from ``init`` (its ``--options`` for the initial weights) with ``options``,
     and evaluate the trained checkpoint as ``system`` with the ``model.*`` ones: (checkpoint, metrics)."""
     checkpoint = train(stage, out, data_dir, seed, *init, *options)
-    return checkpoint, evaluate(system, out, data_dir, seed, checkpoint, *[o for o in options if o.startswith("model.")])
+    return checkpoint, evaluate(system, out, data_dir, seed, checkpoint, *model_options(options))
 
 
 def run(args, progress: Progress) -> list:

@@ -45,7 +45,7 @@ class SegmentPrompter(Prompter):
         self.norm = nn.LayerNorm(self.segment_len)
         self.score = nn.Linear(self.segment_len, 1 if per_frame else self.segment_len)
 
-    def segment_logits(self, pooled: torch.Tensor, question: Optional[torch.Tensor]) -> torch.Tensor:
+    def segment_logits(self, pooled: torch.Tensor) -> torch.Tensor:
         """(B, K, S, N) channel-averaged frames -> (B, K, S) logits."""
         if self.scorer == "segment":
             pooled = pooled.flatten(2)  # (B, K, S*N)
@@ -64,7 +64,7 @@ class SegmentPrompter(Prompter):
         with autocast_to(frame_features.device, torch.float32):  # scores and Gumbel noise in fp32 under amp
             pooled = frame_features.to(self.pool.weight.dtype).mean(-1)  # (B, T, N)
             pooled = pooled.reshape(batch_size, self.num_segments, self.segment_len, -1)  # (B, K, S, N)
-            logits = self.segment_logits(pooled, question)  # (B, K, S)
+            logits = self.segment_logits(pooled)  # (B, K, S)
             return one_per_segment(logits, temperature, self.training if sample is None else sample)
 
 
