@@ -90,7 +90,7 @@ def parameter_groups(names) -> str:
 OWN_SOURCES = ("visual_encoder.", "t5_model.")
 
 
-def load_into(model, source: str, config_key: str = "checkpoint", partial: bool = False):
+def load_into(model, source: str, config_key: str = "checkpoint", partial: bool = False, model_fills: tuple = ()):
     """Load a checkpoint ({"model": state_dict} or a bare state dict) into ``model``.
 
     Frozen backbone weights may be absent (checkpoints hold the trainable parts). Whatever else the
@@ -98,12 +98,13 @@ def load_into(model, source: str, config_key: str = "checkpoint", partial: bool 
     and teacher slots for an InstructBLIP ``pretrained`` file). A checkpoint that
     leaves trainable parameters uncovered is refused, naming them, unless the load is a partial
     initialisation: ``partial`` (``pretrained`` weights) or a checkpoint that says so itself
-    (``tools.merge_weights`` writes ``"partial": <why>``).
+    (``tools.merge_weights`` writes ``"partial": <why>``). Parameters under the prefixes
+    ``model_fills`` may be absent too: the model fills them itself (``sevila_baseline``'s localizer).
     """
     checkpoint = load_checkpoint_file(source, config_key)
     result = model.load_state_dict(state_dict_of(checkpoint, source, config_key), strict=False)
     trainable = {name for name, param in model.named_parameters() if param.requires_grad}
-    uncovered = sorted(trainable.intersection(result.missing_keys))
+    uncovered = sorted(name for name in trainable.intersection(result.missing_keys) if not name.startswith(model_fills))
     if uncovered and not (partial or checkpoint.get("partial")):
         raise CheckpointMismatchError(
             f"{config_key}: '{source}' does not cover {len(uncovered)} trainable parameters of "

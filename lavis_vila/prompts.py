@@ -41,9 +41,17 @@ VLEP_LOCALIZER_INSTRUCTION = "Does the information within the frame provide the 
 
 
 def options_hint_localizer_prompt(question: str, options: Sequence[str]) -> str:
-    """SeViLA's localizer question with its options as one hint, "Options: (a b c d)" (SeViLA
-    leaves a space before the ")"). Only the tiny tokenizers' training corpus uses it."""
-    return f"Question: {question} {ANSWER_PREFIX}s: ({' '.join(options)}) {LOCALIZER_INSTRUCTION}"
+    """SeViLA's localizer question (NExT-QA, STAR, How2QA, TVQA) with its options as one hint,
+    "Options: (a b c d )": SeViLA ends every option with a space, the last one too."""
+    return f"Question: {question} {ANSWER_PREFIX}s: ({''.join(option + ' ' for option in options)}) {LOCALIZER_INSTRUCTION}"
+
+
+def vlep_localizer_prompt(question: str, options: Sequence[str]) -> str:
+    """SeViLA's VLEP localizer question: the QA prompt, then its own instruction."""
+    return f"{vlep_prompt(question, options)} {VLEP_LOCALIZER_INSTRUCTION}"
+
+
+SEVILA_LOCALIZER_PROMPTS = {"mc": options_hint_localizer_prompt, "vlep": vlep_localizer_prompt}
 
 
 def localizer_prompt(qa_input: str) -> str:

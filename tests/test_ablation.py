@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from lavis_vila.tools import ablation
+from lavis_vila.tools import ablation, demo
 
 
 def test_accuracy_by_asked_event_splits_questions_by_which_event_in_time_they_ask_about(tmp_path):
@@ -44,12 +44,13 @@ def test_a_reduced_ablation_trains_every_prompter_and_writes_table_json_and_plot
 
 def test_a_vila_run_is_evaluated_from_its_trained_checkpoint_not_from_its_initialisation(monkeypatch, tmp_path):
     calls = {}
-    monkeypatch.setattr(ablation, "train", lambda stage, out, data_dir, seed, *options: calls.update(train=options)
+    monkeypatch.setattr(demo, "train", lambda stage, out, data_dir, seed, *options: calls.update(train=options)
                         or tmp_path / "checkpoint_4.pth")
-    monkeypatch.setattr(ablation, "evaluate", lambda system, out, data_dir, seed, checkpoint, *options: calls.update(
+    monkeypatch.setattr(demo, "evaluate", lambda system, out, data_dir, seed, checkpoint, *options: calls.update(
         evaluate=(checkpoint, options)) or {})
     init = ["model.load_finetuned=True", "model.finetuned=vila_init.pth"]
-    options = ablation.PROMPTER_OPTIONS["question_aware"]
-    ablation.train_and_evaluate(ablation.VILA, "vila", tmp_path, "data", 0, init, options)
+    options = ablation.STAGE2_OPTIONS + ablation.PROMPTER_OPTIONS["question_aware"]
+    demo.train_and_evaluate([ablation.VILA], "vila", tmp_path, "data", 0, init, options)
     assert calls["train"] == (*init, *options)
-    assert calls["evaluate"] == (tmp_path / "checkpoint_4.pth", tuple(options))
+    # evaluated with the model.* options only: the run.* ones (the stage-2 lr) are training's
+    assert calls["evaluate"] == (tmp_path / "checkpoint_4.pth", tuple(ablation.PROMPTER_OPTIONS["question_aware"]))

@@ -50,11 +50,11 @@ def test_each_frame_prompter_builds_at_full_size_on_the_meta_device_with_the_doc
         model = build_model("vila", "flant5xl", empty=True, frame_prompter=prompter)
         assert {str(p.device) for p in model.frame_prompter.parameters()} == {"meta"}
         counts[prompter] = sum(p.numel() for p in model.frame_prompter.parameters())
-    n, s, d, h = 257, 8, 768, 32  # tokens, S = T/K (32/4), Q-Former width, question_aware's hidden width
+    n, c, s, d, h = 257, 1408, 8, 768, 32  # tokens, ViT width, S = T/K (32/4), Q-Former width, question_aware's hidden
     assert counts["segment"] == (n * s * s + s) + 2 * s + (s * s + s)  # Linear(S*N, S), LayerNorm(S), Linear(S, S)
     assert counts["free_form"] == (n * s + s) + 2 * s + (s + 1)
-    assert counts["question_aware"] == (n * h + h) + 2 * h + 2 * d + (d * 2 * h + 2 * h) + (h + 1)
-    assert (counts["segment"], counts["question_aware"]) == (16_544, 59_105)  # the README's figures
+    assert counts["question_aware"] == (c * h + h) + 2 * h + 2 * d + (d * 2 * h + 2 * h) + (h + 1)
+    assert (counts["segment"], counts["question_aware"]) == (16_544, 95_937)  # the README's figures
 
 
 def test_unknown_model_type_lists_the_available_ones():

@@ -6,12 +6,13 @@ from lavis_vila.models.prompters import (
     PROMPTERS, FreeFormPrompter, QuestionAwarePrompter, SegmentPrompter, build_prompter)
 
 B, T, K, N, C, D = 3, 12, 4, 5, 6, 7
-ALL = [("segment", {}), ("segment", {"scorer": "frame"}), ("free_form", {}), ("question_aware", {})]
-IDS = ["segment", "segment-frame-scorer", "free_form", "question_aware"]
+ALL = [("segment", {}), ("segment", {"scorer": "frame"}), ("free_form", {}), ("question_aware", {}),
+       ("question_aware", {"frame_feature": "channel_mean"})]
+IDS = ["segment", "segment-frame-scorer", "free_form", "question_aware", "question_aware-channel-mean"]
 
 
 def make(name="segment", gradient="selected", **options):
-    return PROMPTERS[name](num_tokens=N, num_candidate_frames=T, num_selected_frames=K, question_dim=D,
+    return PROMPTERS[name](num_tokens=N, num_candidate_frames=T, num_selected_frames=K, vision_width=C, question_dim=D,
                            gradient=gradient, **options)
 
 
@@ -163,11 +164,11 @@ def test_scores_and_choice_on_fixed_inputs_match_the_recorded_values():
 
 
 def hand_set_question_aware() -> QuestionAwarePrompter:
-    """Hidden unit 0 reads token 0 of a frame, unit 1 reads token 1; question dimension 0 switches
+    """Hidden unit 0 reads channel 0 of a frame's mean token, unit 1 channel 1; question dimension 0 switches
     unit 0 on, dimension 1 switches unit 1 on (FiLM: 1 + gamma; the questions (1, 0) and (0, 1)
     normalise to about (1, -1) and (-1, 1)), and the score sums the units."""
-    prompter = QuestionAwarePrompter(num_tokens=2, num_candidate_frames=4, num_selected_frames=1, question_dim=2,
-                                     hidden=2).eval()
+    prompter = QuestionAwarePrompter(num_tokens=3, vision_width=2, num_candidate_frames=4, num_selected_frames=1,
+                                     question_dim=2, hidden=2).eval()
     with torch.no_grad():
         for p in prompter.parameters():
             p.zero_()
@@ -182,12 +183,12 @@ def hand_set_question_aware() -> QuestionAwarePrompter:
 
 def test_question_aware_prompter_selects_different_frames_for_different_questions_on_the_same_frames():
     prompter = hand_set_question_aware()
-    features = torch.zeros(1, 4, 2, 3)
-    features[0, 1, 0] = 1.0  # frame 1 shows what token 0 detects
-    features[0, 3, 1] = 1.0  # frame 3 shows what token 1 detects
-    asks_about_token_0, asks_about_token_1 = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
-    assert prompter(features, question=asks_about_token_0).frame_indices.tolist() == [[1]]
-    assert prompter(features, question=asks_about_token_1).frame_indices.tolist() == [[3]]
+    features = torch.zeros(1, 4, 3, 2)  # (B, T, N, C)
+    features[0, 1, :, 0] = 1.0  # frame 1 shows what channel 0 detects
+    features[0, 3, :, 1] = 1.0  # frame 3 shows what channel 1 detects
+    asks_about_channel_0, asks_about_channel_1 = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    assert prompter(features, question=asks_about_channel_0).frame_indices.tolist() == [[1]]
+    assert prompter(features, question=asks_about_channel_1).frame_indices.tolist() == [[3]]
 
 
 def test_question_aware_prompter_refuses_to_run_without_the_question():
@@ -201,7 +202,7 @@ def test_only_the_question_aware_prompter_reads_the_question():
 
 
 def test_options_of_another_prompter_are_an_error_naming_the_prompters_own():
-    common = dict(num_tokens=N, num_candidate_frames=T, num_selected_frames=K, question_dim=D, gradient="all")
+    common = dict(num_tokens=N, num_candidate_frames=T, num_selected_frames=K, vision_width=C, question_dim=D, gradient="all")
     with pytest.raises(ValueError, match=r"prompter_options \['scorer'\] are not options of frame_prompter "
                                          r"'free_form' \(its options: \['hidden'\]\)"):
         build_prompter("free_form", {"scorer": "frame"}, **common)

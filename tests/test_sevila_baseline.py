@@ -1,10 +1,12 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from lavis.models import load_model_and_preprocess
 
 from conftest import QUESTION, tiny_batch
 from lavis_vila.prompts import localizer_prompt
 from lavis_vila.models import build_model
+from lavis_vila.tools import sevila_weights
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +17,7 @@ def sevila():
 def test_selects_the_top_scoring_frames_in_time_order(sevila):
     batch = tiny_batch(16, batch_size=3)
     frames = sevila.encode_frames(batch["video"])
-    relevance = sevila.frame_relevance(frames, batch["qa_input"])
+    relevance = sevila.frame_relevance(frames, batch)
     assert relevance.shape == (3, 16)
     frame_idx = sevila.predict_answers(batch)["frame_idx"]
     for scores, chosen in zip(relevance, frame_idx):
@@ -27,7 +29,7 @@ def test_selection_follows_the_localizer_scores(sevila, monkeypatch):
     fixed = torch.tensor([[0.0] * 16, [0.0] * 16])
     fixed[0, [15, 2, 9, 4]] = torch.tensor([4.0, 3.0, 2.0, 1.0])
     fixed[1, [0, 1, 14, 7]] = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    monkeypatch.setattr(sevila, "frame_relevance", lambda frames, qa_input: fixed)
+    monkeypatch.setattr(sevila, "frame_relevance", lambda frames, samples: fixed)
     assert sevila.predict_answers(tiny_batch(16))["frame_idx"] == [[2, 4, 9, 15], [0, 1, 7, 14]]
 
 
@@ -82,3 +84,58 @@ def test_official_style_scores_are_the_second_generated_steps_logits():
     generated = official.t5_model.generate(inputs_embeds=embeds, attention_mask=mask, num_beams=1, max_new_tokens=2)
     forced = official.t5_model(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=generated[:, :2]).logits
     torch.testing.assert_close(scores, forced[:, -1].float(), rtol=1e-4, atol=1e-4)
+
+
+def test_pseudo_labels_are_exactly_the_frames_the_answerer_gets_right_alone(monkeypatch):
+    model = build_model("sevila_baseline", "tiny", num_candidate_frames=6, num_selected_frames=2, train_localizer=True)
+    # Hand-built frame features: frame (b, t) shows the option a stand-in answerer reads from it.
+    option_in_frame = torch.tensor([[2, 0, 2, 1, 3, 2], [0, 1, 1, 1, 0, 3]])
+    frames = option_in_frame[..., None, None].float().expand(2, 6, 3, 4)  # (B, T, N, C)
+    seen_frames, seen_questions = [], []
+
+    def frame_tokens(frames, instruction, qformer, query_tokens, proj, prefix=None):
+        seen_frames.append(tuple(frames.shape))
+        assert qformer is model.Qformer  # the answerer's, not the localizer's
+        return frames[:, :, 0, :1].reshape(frames.shape[0], -1, 1)  # one token per frame
+
+    def option_scores(tokens, qa_input, num_option):
+        seen_questions.extend(qa_input)
+        return F.one_hot(tokens[:, 0, 0].long(), 5).float()
+
+    monkeypatch.setattr(model, "frame_tokens", frame_tokens)
+    monkeypatch.setattr(model, "option_scores", option_scores)
+    labels = model.pseudo_labels(frames, {"qa_input": ["q0", "q1"], "answer": [2, 1], "num_option": [4, 4]})
+    assert labels.tolist() == [[True, False, True, False, False, True], [False, True, True, True, False, False]]
+    assert seen_frames == [(12, 1, 3, 4)]  # every frame on its own
+    assert seen_questions == ["q0"] * 6 + ["q1"] * 6
+
+
+def test_self_refinement_trains_the_localizer_only_on_yes_no_targets(tmp_path):
+    student = build_model("vila_uniform", "tiny")
+    path = tmp_path / "student.pth"
+    torch.save({"model": {k: v for k, v in student.state_dict().items() if not k.startswith(("visual_encoder.", "t5_model."))}}, path)
+    model = build_model("sevila_baseline", "tiny", num_candidate_frames=4, num_selected_frames=2, train_localizer=True,
+                        load_finetuned=True, finetuned=str(path))
+    trainable = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"Qformer_loc", "query_tokens_loc", "t5_proj_loc"}
+    batch = {**tiny_batch(4), "answer": [0, 1]}
+    output = model.train()(batch)
+    assert 0 <= output["keyframe_fraction"] <= 1
+    output["loss"].backward()
+    assert model.Qformer_loc.bert.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for name, p in model.named_parameters() if not name.startswith(("Qformer_loc", "query_tokens_loc", "t5_proj_loc")))
+    assert not model.Qformer.training  # the frozen answerer labels without dropout
+
+
+def test_sevila_weights_joins_answerer_and_refined_localizer(tmp_path):
+    answerer, localizer = build_model("vila_uniform", "tiny"), build_model("sevila_baseline", "tiny", train_localizer=True)
+    torch.save({"model": answerer.state_dict()}, tmp_path / "answerer.pth")
+    torch.save({"model": {k: v for k, v in localizer.state_dict().items() if "_loc" in k}}, tmp_path / "localizer.pth")
+    sevila_weights.main(["--answerer", str(tmp_path / "answerer.pth"), "--localizer", str(tmp_path / "localizer.pth"),
+                         "--out", str(tmp_path / "joined.pth")])
+    model = build_model("sevila_baseline", "tiny", load_finetuned=True, finetuned=str(tmp_path / "joined.pth"))
+    assert torch.equal(model.query_tokens, answerer.query_tokens) and torch.equal(model.query_tokens_loc, localizer.query_tokens_loc)
+    with pytest.raises(SystemExit) as error:
+        sevila_weights.main(["--answerer", str(tmp_path / "answerer.pth"), "--localizer", str(tmp_path / "answerer.pth"),
+                             "--out", str(tmp_path / "bad.pth")])
+    assert error.value.code == 1

@@ -14,11 +14,11 @@ from torch.utils.data import Dataset, default_collate
 
 from lavis_vila.annotations import load_annotations
 from lavis_vila.processors.video import VideoDecodeError
-from lavis_vila.prompts import PROMPTS, answer_text
+from lavis_vila.prompts import PROMPTS, SEVILA_LOCALIZER_PROMPTS, answer_text
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 BAD_VIDEO_POLICIES = ("skip", "fail")
-SAMPLE_KEYS = ("video", "qa_input", "qa_output", "qid", "question_type", "answer", "num_option")
+SAMPLE_KEYS = ("video", "qa_input", "loc_input", "qa_output", "qid", "question_type", "answer", "num_option")
 
 
 class MCVideoQADataset(Dataset):
@@ -40,6 +40,7 @@ class MCVideoQADataset(Dataset):
         self.text_processor = text_processor
         self.vis_root = vis_root
         self.prompt = PROMPTS[prompt]
+        self.localizer_prompt = SEVILA_LOCALIZER_PROMPTS[prompt]
         self.on_bad_video = on_bad_video
         self.video_ext = video_ext
         self.annotation = [r for path in ann_paths for r in load_annotations(path, needs_question=prompt != "vlep")]
@@ -53,10 +54,11 @@ class MCVideoQADataset(Dataset):
             video += self.video_ext
         return os.path.join(self.vis_root, video)
 
-    def qa_input(self, record) -> str:
+    def prompts(self, record) -> tuple:
+        """The QA prompt and SeViLA's localizer question of a record."""
         clean = self.text_processor or (lambda text: text)
-        options = [clean(record[f"a{i}"]) for i in range(record["num_option"])]
-        return self.prompt(clean(record.get("question", "")), options)
+        question, options = clean(record.get("question", "")), [clean(record[f"a{i}"]) for i in range(record["num_option"])]
+        return self.prompt(question, options), self.localizer_prompt(question, options)
 
     def __getitem__(self, index):
         record = self.annotation[index]
@@ -70,9 +72,11 @@ class MCVideoQADataset(Dataset):
             logging.warning("skipping video: %s", message)
             # Same keys as a good sample: LAVIS's ConcatDataset keeps only the keys all samples share.
             return {**dict.fromkeys(SAMPLE_KEYS), "skipped": message}
+        qa_input, loc_input = self.prompts(record)
         return {
             "video": frames,  # (T, 3, H, W)
-            "qa_input": self.qa_input(record),
+            "qa_input": qa_input,
+            "loc_input": loc_input,  # read by sevila_baseline with localizer_prompt: sevila
             "qa_output": answer_text(record["answer"]),
             "qid": str(record["qid"]),
             "question_type": str(record["qid"]).split("_")[0],

@@ -164,11 +164,16 @@ def build_qformer(
     vision_width: int,
     vocab_size: Optional[int],
     empty: bool = False,
+    text_input: bool = True,
 ):
     """LAVIS's ``BertLMHeadModel`` with cross-attention to the frames, plus its query tokens.
 
     Its language-model head (``cls``) is removed, as BLIP-2 and InstructBLIP do: it is never used,
-    and their checkpoints do not hold it. Returns ``(qformer, query_tokens)`` with ``query_tokens`` of shape (1, num_query_token, hidden).
+    and their checkpoints do not hold it. ``text_input=False`` also removes the text path, as
+    SeViLA does (BLIP-2's Q-Former reads no instruction): the word and position embeddings and
+    every layer's text feed-forward (``intermediate``, ``output``); the queries' own feed-forward
+    (``intermediate_query``, ``output_query``) stays. Returns ``(qformer, query_tokens)`` with
+    ``query_tokens`` of shape (1, num_query_token, hidden).
     """
     arch = load_architecture(arch_name)
     cross_attention_freq = arch.pop("cross_attention_freq")
@@ -186,6 +191,10 @@ def build_qformer(
     with device_context(empty):
         qformer = BertLMHeadModel(config)
         qformer.cls = None
+        if not text_input:
+            qformer.bert.embeddings.word_embeddings = qformer.bert.embeddings.position_embeddings = None
+            for layer in qformer.bert.encoder.layer:
+                layer.intermediate = layer.output = None
         query_tokens = nn.Parameter(
             torch.empty(1, num_query_token, config.hidden_size, device="meta" if empty else None)
         )

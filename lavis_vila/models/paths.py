@@ -5,6 +5,7 @@ MODEL_CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "con
 MODEL_TYPES = ("flant5xl", "flant5xxl", "tiny")
 
 
-def model_config_paths(arch: str) -> dict:
-    """``{model_type: absolute path}`` for LAVIS's ``PRETRAINED_MODEL_CONFIG_DICT``."""
-    return {t: os.path.join(MODEL_CONFIG_DIR, arch, f"{t}.yaml") for t in MODEL_TYPES}
+def model_config_paths(arch: str, extra_types: tuple = ()) -> dict:
+    """``{model_type: absolute path}`` for LAVIS's ``PRETRAINED_MODEL_CONFIG_DICT``: the common
+    ``MODEL_TYPES`` and the arch's own ``extra_types``."""
+    return {t: os.path.join(MODEL_CONFIG_DIR, arch, f"{t}.yaml") for t in MODEL_TYPES + tuple(extra_types)}

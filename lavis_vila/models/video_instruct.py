@@ -94,6 +94,9 @@ class VideoInstructModel(BaseModel):
     tokens whose second step's scores are read. The visual tokens are identical, and so are the
     scores once the model's first generated token is "Option", as a trained model's is.
 
+    ``qformer_text_input: False`` builds BLIP-2's Q-Former without its text path (SeViLA's): the
+    queries then read the frames only, whatever the instruction.
+
     Two choices where the paper is silent follow the official code, each behind one key:
     ``llm_dropout_in_training`` (the frozen T5 stays in train mode, so its dropout is active in
     training) and ``truncate_eval_prompt`` (False: the T5 prompt is cut to ``max_txt_len`` tokens
@@ -101,6 +104,7 @@ class VideoInstructModel(BaseModel):
     """
 
     num_candidate_frames: Optional[int] = None  # T, for models that select among the frames they get
+    answer_frame_prefix: Optional[str] = None  # text before each frame's tokens in the answer's LLM input
 
     def __init__(
         self,
@@ -113,6 +117,7 @@ class VideoInstructModel(BaseModel):
         use_grad_checkpoint: bool = False,
         qformer_model: str = "qformer_base",
         qformer_tokenizer: str = "bert-base-uncased",
+        qformer_text_input: bool = True,
         num_query_token: int = 32,
         t5_model: str = "google/flan-t5-xl",
         t5_tokenizer: str = None,
@@ -157,7 +162,9 @@ class VideoInstructModel(BaseModel):
             self.visual_encoder.num_features,
             vocab_size=len(self.qformer_tokenizer) if self.qformer_tokenizer else None,
             empty=empty,
+            text_input=qformer_text_input,
         )
+        self.qformer_text_input = qformer_text_input
 
         self.t5_model = backbones.build_llm(
             t5_model, vocab_size=len(self.t5_tokenizer) if self.t5_tokenizer else None, empty=empty,
@@ -232,29 +239,44 @@ class VideoInstructModel(BaseModel):
             return_tensors="pt",
         ).to(self.query_tokens.device)
 
-    def frame_tokens(self, frames, instruction, qformer, query_tokens, proj) -> torch.Tensor:
+    def frame_tokens(self, frames, instruction, qformer, query_tokens, proj, prefix: Optional[str] = None) -> torch.Tensor:
         """Instruction-aware Q-Former over every frame in one batched call.
 
-        frames (B, F, N, C) -> LLM-space visual tokens (B, F*Q, D), frames in order.
+        frames (B, F, N, C) -> LLM-space visual tokens (B, F*Q, D), frames in order. ``prefix``, a
+        text such as SeViLA's "Frame {}: " (formatted with the 1-based frame number), puts its
+        embedded tokens before each frame's: (B, F*(P+Q), D).
         """
         with stage(QFORMER):
             if self.official_style:
-                return torch.cat([
+                tokens = torch.cat([
                     self._batched_frame_tokens(frames[:, i : i + 1], instruction, qformer, query_tokens, proj)
                     for i in range(frames.shape[1])
                 ], dim=1)
-            return self._batched_frame_tokens(frames, instruction, qformer, query_tokens, proj)
+            else:
+                tokens = self._batched_frame_tokens(frames, instruction, qformer, query_tokens, proj)
+        return tokens if prefix is None else self.prefix_frames(tokens, frames.shape[1], prefix)
+
+    def prefix_frames(self, tokens: torch.Tensor, num_frames: int, prefix: str) -> torch.Tensor:
+        """(B, F*Q, D) -> (B, F*(P+Q), D): the embedded ``prefix.format(f)`` before frame f's tokens."""
+        chunks = []
+        for frame, frame_tokens in enumerate(tokens.chunk(num_frames, dim=1), start=1):
+            ids = self.t5_tokenizer(prefix.format(frame), add_special_tokens=False, return_tensors="pt").input_ids
+            words = self.t5_model.encoder.embed_tokens(ids.to(tokens.device)).to(tokens.dtype)  # (1, P, D)
+            chunks += [words.expand(tokens.shape[0], -1, -1), frame_tokens]
+        return torch.cat(chunks, dim=1)
 
     def _batched_frame_tokens(self, frames, instruction, qformer, query_tokens, proj) -> torch.Tensor:
         batch_size, num_frames = frames.shape[:2]
         frames = frames.flatten(0, 1)  # (B*F, N, C)
-        text_ids = instruction.input_ids.repeat_interleave(num_frames, 0)  # (B*F, L)
-        text_mask = instruction.attention_mask.repeat_interleave(num_frames, 0)
         queries = query_tokens.expand(frames.shape[0], -1, -1)  # (B*F, Q, H)
-        query_mask = torch.ones(queries.shape[:2], dtype=text_mask.dtype, device=frames.device)
+        query_mask = torch.ones(queries.shape[:2], dtype=torch.long, device=frames.device)
+        text_ids, attention_mask = None, query_mask  # a Q-Former without text path: the queries alone
+        if self.qformer_text_input:
+            text_ids = instruction.input_ids.repeat_interleave(num_frames, 0)  # (B*F, L)
+            attention_mask = torch.cat([query_mask, instruction.attention_mask.repeat_interleave(num_frames, 0)], dim=1)
         output = qformer.bert(
             text_ids,
-            attention_mask=torch.cat([query_mask, text_mask], dim=1),
+            attention_mask=attention_mask,
             query_embeds=queries,
             encoder_hidden_states=frames,
             encoder_attention_mask=torch.ones(frames.shape[:2], dtype=torch.long, device=frames.device),
@@ -375,7 +397,8 @@ class VideoInstructModel(BaseModel):
                 f"{num_frames}; set the video processor's num_frames to num_candidate_frames")
         frames, choice = self.encode_and_select(samples, temperature)
         instruction = self.tokenize_instruction(samples["qa_input"])
-        tokens = self.frame_tokens(choice.frames, instruction, self.Qformer, self.query_tokens, self.t5_proj)
+        tokens = self.frame_tokens(choice.frames, instruction, self.Qformer, self.query_tokens, self.t5_proj,
+                                   self.answer_frame_prefix)
         return StudentPass(frames=frames, instruction=instruction, choice=choice, tokens=tokens)
 
     def encode_and_select(self, samples: dict, temperature: float):

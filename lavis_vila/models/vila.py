@@ -86,11 +86,15 @@ class ViLA(VideoInstructModel):
                 frame_prompter,
                 dict(prompter_options or {}),
                 num_tokens=num_tokens,
+                vision_width=self.visual_encoder.num_features,
                 num_candidate_frames=num_candidate_frames,
                 num_selected_frames=num_selected_frames,
                 question_dim=self.Qformer.config.hidden_size,
                 gradient=prompter_gradient,
             )
+            if self.frame_prompter.reads_question and not self.qformer_text_input:
+                raise ValueError(f"frame_prompter {frame_prompter!r} reads the question through the Q-Former's word "
+                                 f"embeddings, which qformer_text_input: False removes")
             self.distiller = QFormerDistiller(
                 student_tokens=num_queries * num_selected_frames,
                 teacher_tokens=num_queries * num_candidate_frames,

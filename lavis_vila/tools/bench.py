@@ -168,8 +168,9 @@ def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.d
 
 def prompters(model, device: torch.device, dtype: torch.dtype) -> dict:
     """Each Frame-Prompter for 32 -> 4 at ``model``'s sizes, with random weights."""
-    common = dict(num_tokens=model.visual_encoder.patch_embed.num_patches + 1, num_candidate_frames=32,
-                  num_selected_frames=4, question_dim=model.Qformer.config.hidden_size)
+    common = dict(num_tokens=model.visual_encoder.patch_embed.num_patches + 1,
+                  vision_width=model.visual_encoder.num_features, num_candidate_frames=32, num_selected_frames=4,
+                  question_dim=model.Qformer.config.hidden_size)
     return {name: build_prompter(name, {}, **common).to(device=device, dtype=dtype).eval() for name in PROMPTERS}
 
 

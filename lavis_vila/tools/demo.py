@@ -3,13 +3,15 @@
     python -m lavis_vila.tools.demo --out output/demo --data-dir data/keyframe_qa --seed 0 1 2
 
 For every seed: generate keyframe_qa; train the 8-frame uniform teacher and the 2-frame
-uniform student init; merge them; train ViLA 8->2; evaluate ViLA, ``vila_uniform`` with 2
-and 8 frames, and ``sevila_baseline`` 8->2 (its answerer is the 2-frame student, its
-localizer untrained: a copy of the answerer, as SeViLA starts before self-refinement); then time
-each model per video. Finally print the table (mean +- std and the worst seed, then every seed
-against the paper's claim) and write under --out:
-``results.md``, ``results.json`` (with the CPU and library versions), ``accuracy_vs_latency.png``
-and ``frame_strip.png``.
+uniform student init; merge them; train ViLA 8->2. Beside ViLA, SeViLA's recipe on the same
+backbone: self-refine the localizer of ``sevila_baseline`` 8->2 on the frozen student's
+pseudo-labels, then fine-tune its answerer on the localizer's keyframes. Evaluate ViLA,
+``vila_uniform`` with 2 and 8 frames, and ``sevila_baseline`` untrained (answerer: the student,
+localizer: a copy of it, as SeViLA starts) and trained. The trainings run ``--jobs`` at a time,
+one CPU thread each (``tools.jobs``); then each model is timed per video, alone. Finally print the
+table (mean +- std and the worst seed, then every seed against the paper's claim) and write
+under --out: ``results.md``, ``results.json`` (with the CPU and library versions),
+``accuracy_vs_latency.png`` and ``frame_strip.png``.
 
 Every stage runs the project configs under ``projects/vila/`` through the same code as
 ``python -m lavis_vila.train`` / ``evaluate``; these are synthetic results, not benchmark results.
@@ -27,12 +29,15 @@ from lavis_vila.datasets.mc_video_qa import MCVideoQADataset
 from lavis_vila.datasets.synthetic import QUESTION_TYPES, ensure_generated, event_frame_seen
 from lavis_vila.models import build_model, build_model_from_checkpoint
 from lavis_vila.processors import VideoEvalProcessor
+from lavis_vila.tools.jobs import Jobs, default_workers
 from lavis_vila.tools.machine import describe as describe_machine
 from lavis_vila.tools.make_synthetic import add_generator_arguments, generator_kwargs
 from lavis_vila.tools.merge_weights import merge_files
+from lavis_vila.tools.sevila_weights import join_files
 
 PROJECT = Path(__file__).resolve().parents[2] / "projects" / "vila"
-TRAIN = {stage: PROJECT / "train" / f"keyframe_qa_tiny_{stage}.yaml" for stage in ("teacher", "student", "vila")}
+TRAIN = {stage: PROJECT / "train" / f"keyframe_qa_tiny_{stage}.yaml"
+         for stage in ("teacher", "student", "vila", "sevila_localizer", "sevila_answerer")}
 EVAL = {name: PROJECT / "eval" / f"keyframe_qa_tiny_{name}_eval.yaml" for name in ("vila", "uniform", "sevila")}
 T, K = 8, 2
 
@@ -53,7 +58,11 @@ SYSTEMS = [
     System(f"vila_uniform {K} (student init)", "vila_uniform", K, K, "uniform", "student"),
     System(f"vila_uniform {T} (teacher)", "vila_uniform", T, T, "uniform", "teacher"),
     System(f"sevila_baseline {T}->{K} (localizer untrained)", "sevila_baseline", T, K, "sevila", "student"),
+    System(f"sevila_baseline {T}->{K} (self-refined)", "sevila_baseline", T, K, "sevila", "sevila"),
 ]
+VILA, UNIFORM_K, TEACHER, SEVILA_UNTRAINED, SEVILA = SYSTEMS
+# The systems each run evaluates, in its order: its trained checkpoint is theirs (``System.stage``).
+SYSTEMS_OF = {"teacher": [TEACHER], "student": [UNIFORM_K, SEVILA_UNTRAINED], "vila": [VILA], "sevila": [SEVILA]}
 
 
 class Progress:
@@ -79,7 +88,7 @@ def evaluate(system: System, out: Path, data_dir: str, seed: int, checkpoint: Pa
     frame it answered from is an event (key) frame, and ``predictions``, one record per question."""
     config, frames = system.eval_config, system.candidate_frames
     runner = launch.main(["--cfg-path", str(EVAL[config]), "--options", f"datasets.keyframe_qa.data_dir={data_dir}",
-                          f"run.output_dir={out / ('eval_' + config + str(frames))}", f"run.seed={seed}",
+                          f"run.output_dir={out / f'eval_{system.stage}_{config}{frames}'}", f"run.seed={seed}",
                           f"model.finetuned={checkpoint}",
                           f"datasets.keyframe_qa.vis_processor.eval.num_frames={frames}", *extra], evaluate=True)
     (metrics_file,) = Path(runner.output_dir).glob("result/val_epoch*_metrics.json")
@@ -123,39 +132,86 @@ def time_per_video(systems_and_checkpoints, data_dir: str, videos: int = 12, war
     return [statistics.median(t) for t in times]
 
 
-def run_seed(seed: int, args, progress: Progress) -> Tuple[list, Path]:
-    """The seed's result rows and its trained ViLA checkpoint."""
-    out = Path(args.out) / f"seed{seed}"
-    progress(f"seed {seed}: keyframe_qa")
-    data_dir = ensure_generated(str(Path(args.data_dir) / f"seed{seed}"), **generator_kwargs(args, seed=seed))
-    progress(f"seed {seed}: stage 1a, the {T}-frame uniform teacher")
-    checkpoints = {"teacher": train("teacher", out, data_dir, seed)}
-    progress(f"seed {seed}: stage 1b, the {K}-frame uniform student init")
-    checkpoints["student"] = train("student", out, data_dir, seed)
-    progress(f"seed {seed}: merging teacher and student into the ViLA init")
-    merged = out / "vila_init.pth"
-    merge_files(str(checkpoints["teacher"]), str(checkpoints["student"]), str(merged))
-    progress(f"seed {seed}: stage 2, ViLA {T}->{K} with the Frame-Prompter and QFormer-Distiller")
-    checkpoints["vila"] = train("vila", out, data_dir, seed, "model.load_finetuned=True", f"model.finetuned={merged}",
-                                *args.vila_options)
+def train_and_evaluate(systems, stage: str, out: Path, data_dir: str, seed: int, init: list, options: list) -> tuple:
+    """Train ``stage`` from ``init`` (its ``--options`` for the initial weights) with ``options``, and
+    evaluate the trained checkpoint as each of ``systems`` with the ``model.*`` ones: (checkpoint, [metrics])."""
+    checkpoint = train(stage, out, data_dir, seed, *init, *options)
+    return checkpoint, [evaluate(system, out, data_dir, seed, checkpoint, *model_options(options)) for system in systems]
 
-    vila_options = model_options(args.vila_options)
-    rows = []
-    for system in SYSTEMS:
-        progress(f"seed {seed}: evaluating {system.label}")
-        metrics = evaluate(system, out, data_dir, seed, checkpoints[system.stage],
-                           *(vila_options if system.stage == "vila" else []))
-        rows.append({"model": system.label, "candidate_frames": system.candidate_frames,
-                     "selected_frames": system.selected_frames,
-                     "accuracy": metrics["accuracy"], "event_frame_seen": metrics["event_frame_seen"], "seed": seed,
-                     **{f"accuracy_{t}": metrics[f"accuracy_{t}"] for t in QUESTION_TYPES}})
-    progress(f"seed {seed}: timing each model per video")
-    latencies = time_per_video([(s, checkpoints[s.stage]) for s in SYSTEMS], data_dir)
-    for row, latency in zip(rows, latencies):
-        row["latency_ms"] = latency
-    if seed == args.seed[0]:
-        draw_example(checkpoints["vila"], data_dir, Path(args.out) / "frame_strip.png")
-    return rows, checkpoints["vila"]
+
+def sevila_recipe(out: Path, data_dir: str, seed: int, student: Path) -> tuple:
+    """SeViLA's two steps from the student init: self-refine the localizer, then fine-tune the answerer
+    on its keyframes; (the joined checkpoint, [its metrics])."""
+    initial = ["model.load_finetuned=True"]
+    localizer = train("sevila_localizer", out, data_dir, seed, *initial, f"model.finetuned={student}")
+    refined = out / "sevila_init.pth"
+    join_files(str(student), str(localizer), str(refined))
+    answerer = train("sevila_answerer", out, data_dir, seed, *initial, f"model.finetuned={refined}")
+    trained = out / "sevila_trained.pth"
+    join_files(str(answerer), str(localizer), str(trained))
+    return trained, [evaluate(SEVILA, out, data_dir, seed, trained)]
+
+
+def run(args, progress: Progress) -> Tuple[list, dict]:
+    """Every seed's result rows (untimed) and checkpoints. Stage 1 of every seed is queued first; each
+    seed's ViLA and SeViLA recipes follow as soon as its teacher and student are trained."""
+    data_dirs, out = {}, {seed: Path(args.out) / f"seed{seed}" for seed in args.seed}
+    for seed in args.seed:
+        progress(f"seed {seed}: keyframe_qa")
+        data_dirs[seed] = ensure_generated(str(Path(args.data_dir) / f"seed{seed}"), **generator_kwargs(args, seed=seed))
+    with Jobs(args.jobs) as jobs:
+
+        def submit(seed: int, name: str, log: Path, function, *function_args):
+            progress(f"seed {seed}: queued {name} (log: {log})")
+            job = jobs.submit(log, function, *function_args)
+            job.add_done_callback(lambda done: progress(f"seed {seed}: {name} " + (
+                f"FAILED: {done.exception()}" if done.exception()
+                else "done, " + ", ".join(f"{m['accuracy']:.1f}%" for m in done.result()[1]))))
+            return job
+
+        def stage(seed: int, name: str, stage_name: str, init=(), options=()):
+            return submit(seed, name, out[seed] / stage_name / "console.log", train_and_evaluate,
+                          SYSTEMS_OF[stage_name], stage_name, out[seed], data_dirs[seed], seed, list(init), list(options))
+
+        stage1 = {seed: {"teacher": stage(seed, f"stage 1a, the {T}-frame uniform teacher", "teacher"),
+                         "student": stage(seed, f"stage 1b, the {K}-frame uniform student init (and the untrained "
+                                                f"SeViLA on it)", "student")}
+                  for seed in args.seed}
+        stage2 = {}
+        for seed in args.seed:
+            teacher, student = (stage1[seed][name].result()[0] for name in ("teacher", "student"))
+            merged = out[seed] / "vila_init.pth"
+            merge_files(str(teacher), str(student), str(merged))
+            stage2[seed] = {
+                "vila": stage(seed, f"stage 2, ViLA {T}->{K} with the Frame-Prompter and QFormer-Distiller", "vila",
+                              ["model.load_finetuned=True", f"model.finetuned={merged}"], args.vila_options),
+                "sevila": submit(seed, f"SeViLA {T}->{K}: localizer self-refinement, then answerer fine-tuning",
+                                 out[seed] / "sevila_console.log", sevila_recipe, out[seed], data_dirs[seed], seed, student),
+            }
+        rows, checkpoints = [], {}
+        for seed in args.seed:
+            results = {**{name: job.result() for name, job in stage1[seed].items()},
+                       **{name: job.result() for name, job in stage2[seed].items()}}
+            checkpoints[seed] = {name: checkpoint for name, (checkpoint, _) in results.items()}
+            rows += [result_row(system, metrics, seed) for name, (_, all_metrics) in results.items()
+                     for system, metrics in zip(SYSTEMS_OF[name], all_metrics)]
+    return sorted(rows, key=lambda r: (args.seed.index(r["seed"]), [s.label for s in SYSTEMS].index(r["model"]))), checkpoints
+
+
+def result_row(system: System, metrics: dict, seed: int) -> dict:
+    return {"model": system.label, "candidate_frames": system.candidate_frames, "selected_frames": system.selected_frames,
+            "accuracy": metrics["accuracy"], "event_frame_seen": metrics["event_frame_seen"], "seed": seed,
+            **{f"accuracy_{t}": metrics[f"accuracy_{t}"] for t in QUESTION_TYPES}}
+
+
+def time_systems(rows: list, checkpoints: dict, args, progress: Progress) -> None:
+    """Fill each row's ``latency_ms``: every seed's models timed together, alone on the CPU."""
+    for seed in args.seed:
+        progress(f"seed {seed}: timing each model per video")
+        latencies = time_per_video([(s, checkpoints[seed][s.stage]) for s in SYSTEMS],
+                                   str(Path(args.data_dir) / f"seed{seed}"))
+        for system, latency in zip(SYSTEMS, latencies):
+            next(r for r in rows if r["seed"] == seed and r["model"] == system.label)["latency_ms"] = latency
 
 
 def draw_example(checkpoint: Path, data_dir: str, path: Path) -> None:
@@ -252,17 +308,22 @@ def main(argv=None):
     parser.add_argument("--vila-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="extra --options for stage 2 (ViLA), e.g. model.prompter_gradient=selected; "
                              "the model.* ones also apply where ViLA is evaluated, timed and drawn")
+    parser.add_argument("--jobs", type=int, default=default_workers(),
+                        help="trainings at once, one CPU thread each (the results do not depend on it)")
     add_generator_arguments(parser, seed=False)
     args = parser.parse_args(argv)
     progress = Progress()
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    runs = [run_seed(seed, args, progress) for seed in args.seed]
-    table = summarize([row for rows, _ in runs for row in rows], Path(args.out))
+    rows, checkpoints = run(args, progress)
+    time_systems(rows, checkpoints, args, progress)
+    first = checkpoints[args.seed[0]]["vila"]
+    draw_example(first, str(Path(args.data_dir) / f"seed{args.seed[0]}"), Path(args.out) / "frame_strip.png")
+    table = summarize(rows, Path(args.out))
     progress(f"done; results in {args.out}")
     print("\nThese are synthetic results, not benchmark results.\n")
     print(table)
     print(f"\nAsk seed {args.seed[0]}'s ViLA about a video in the web demo:\n"
-          f"  python -m lavis_vila.tools.app --checkpoint {runs[0][1]}")
+          f"  python -m lavis_vila.tools.app --checkpoint {first}")
 
 
 if __name__ == "__main__":

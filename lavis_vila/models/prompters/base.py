@@ -41,6 +41,7 @@ class Prompter(nn.Module):
 
     Every prompter is built with the same arguments, then its own options (``prompter_options``):
         num_tokens: ViT tokens per frame N (257 for ViT-g at 224 px).
+        vision_width: ViT width C (1408 for ViT-g).
         num_candidate_frames: T.
         num_selected_frames: K.
         question_dim: D of the question embedding ``forward`` gets when ``reads_question``.
@@ -55,7 +56,7 @@ class Prompter(nn.Module):
     reads_question = False
 
     def __init__(self, *, num_tokens: int, num_candidate_frames: int, num_selected_frames: int,
-                 question_dim: int = 0, gradient: str = "selected"):
+                 vision_width: int = 0, question_dim: int = 0, gradient: str = "selected"):
         super().__init__()
         if gradient not in ("selected", "all"):
             raise ValueError(f"prompter_gradient must be 'selected' or 'all', got {gradient!r}")
@@ -63,6 +64,7 @@ class Prompter(nn.Module):
             raise ValueError(f"num_selected_frames ({num_selected_frames}) must be 1 to num_candidate_frames "
                              f"({num_candidate_frames})")
         self.num_tokens = num_tokens
+        self.vision_width = vision_width
         self.question_dim = question_dim
         self.num_candidate_frames = num_candidate_frames
         self.num_selected_frames = num_selected_frames

@@ -39,9 +39,10 @@ class FreeFormPrompter(Prompter):
     """
 
     def __init__(self, *, num_tokens: int, num_candidate_frames: int, num_selected_frames: int,
-                 question_dim: int = 0, gradient: str = "selected", hidden: Optional[int] = None):
+                 vision_width: int = 0, question_dim: int = 0, gradient: str = "selected", hidden: Optional[int] = None):
         super().__init__(num_tokens=num_tokens, num_candidate_frames=num_candidate_frames,
-                         num_selected_frames=num_selected_frames, question_dim=question_dim, gradient=gradient)
+                         num_selected_frames=num_selected_frames, vision_width=vision_width, question_dim=question_dim,
+                         gradient=gradient)
         self.scorer = FrameScoreMLP(num_tokens, hidden or max(1, num_candidate_frames // num_selected_frames))
 
     def forward(self, frame_features: torch.Tensor, temperature: float = 1.0, sample: bool = None,

@@ -32,9 +32,10 @@ class SegmentPrompter(Prompter):
     """
 
     def __init__(self, *, num_tokens: int, num_candidate_frames: int, num_selected_frames: int,
-                 question_dim: int = 0, gradient: str = "selected", scorer: str = "segment"):
+                 vision_width: int = 0, question_dim: int = 0, gradient: str = "selected", scorer: str = "segment"):
         super().__init__(num_tokens=num_tokens, num_candidate_frames=num_candidate_frames,
-                         num_selected_frames=num_selected_frames, question_dim=question_dim, gradient=gradient)
+                         num_selected_frames=num_selected_frames, vision_width=vision_width, question_dim=question_dim,
+                         gradient=gradient)
         if scorer not in ("segment", "frame"):
             raise ValueError(f"prompter_options.scorer must be 'segment' or 'frame', got {scorer!r}")
         self.scorer = scorer

@@ -1,0 +1,125 @@
+"""sevila_baseline in SeViLA's architecture (model types sevila_flant5xl, sevila_tiny): BLIP-2
+Q-Formers without a text path, "Frame i:" prefixes, a separate ln_vision_loc, SeViLA's localizer
+question, and SeViLA's checkpoint keys."""
+import pytest
+import torch
+from lavis.models.blip2_models.Qformer import BertConfig, BertLMHeadModel
+from torch import nn
+
+from conftest import QUESTION, tiny_batch
+from lavis_vila.datasets.mc_video_qa import MCVideoQADataset
+from lavis_vila.models import build_model
+from lavis_vila.models.backbones import load_architecture
+from lavis_vila.prompts import vlep_localizer_prompt
+
+FROZEN_BACKBONES = ("visual_encoder.", "t5_model.")
+
+
+def sevila_checkpoint_on_meta() -> dict:
+    """The state dict SeViLA's model holds (research notes, A1), built from LAVIS's own Q-Former
+    as BLIP-2's ``init_Qformer`` makes it, with SeViLA's removals, on the meta device."""
+    arch = load_architecture("qformer_base")
+    cross_attention_freq = arch.pop("cross_attention_freq")
+    config = BertConfig(**arch, encoder_width=1408, add_cross_attention=True, cross_attention_freq=cross_attention_freq,
+                        query_length=32)
+    state = {}
+    with torch.device("meta"):
+        for prefix in ("Qformer.", "Qformer_loc."):
+            qformer = BertLMHeadModel(config)
+            qformer.cls = qformer.bert.embeddings.word_embeddings = qformer.bert.embeddings.position_embeddings = None
+            for layer in qformer.bert.encoder.layer:
+                layer.output = layer.intermediate = None
+            state.update({prefix + k: v for k, v in qformer.state_dict().items()})
+        for suffix in ("", "_loc"):
+            state[f"query_tokens{suffix}"] = torch.empty(1, 32, 768)
+            state.update({f"t5_proj{suffix}.{k}": v for k, v in nn.Linear(768, 2048).state_dict().items()})
+            state.update({f"ln_vision{suffix}.{k}": v for k, v in nn.LayerNorm(1408).state_dict().items()})
+    return state
+
+
+def test_sevilas_checkpoint_keys_load_into_the_sevila_architecture_with_nothing_missing_but_the_frozen_backbones():
+    model = build_model("sevila_baseline", "sevila_flant5xl", empty=True)
+    sevila = sevila_checkpoint_on_meta()
+    ours = model.state_dict()
+    assert {k: tuple(v.shape) for k, v in sevila.items() if k in ours} == {k: tuple(ours[k].shape) for k in sevila if k in ours}
+    result = model.load_state_dict(sevila, strict=False, assign=True)
+    assert result.unexpected_keys == []
+    assert result.missing_keys and all(k.startswith(FROZEN_BACKBONES) for k in result.missing_keys)
+
+
+def test_the_instructblip_variant_keeps_the_text_path_that_sevilas_checkpoint_lacks():
+    model = build_model("sevila_baseline", "flant5xl", empty=True)
+    result = model.load_state_dict(sevila_checkpoint_on_meta(), strict=False, assign=True)
+    assert "Qformer.bert.embeddings.word_embeddings.weight" in result.missing_keys
+    assert any(k.startswith("ln_vision_loc.") for k in result.unexpected_keys)
+
+
+@pytest.fixture(scope="module")
+def sevila():
+    return build_model("sevila_baseline", "sevila_tiny", num_candidate_frames=4, num_selected_frames=2).eval()
+
+
+def sevila_batch(num_frames: int = 4, batch_size: int = 2) -> dict:
+    return {**tiny_batch(num_frames, batch_size), "loc_input": ["Question: what? Options: (a b c d ) Does it?"] * batch_size}
+
+
+def test_qformer_without_text_path_gives_the_same_visual_tokens_whatever_the_instruction(sevila):
+    assert sevila.Qformer.bert.embeddings.word_embeddings is None and sevila.Qformer_loc.bert.encoder.layer[0].output is None
+    frames = sevila.encode_frames(torch.randn(1, 2, 3, 32, 32))
+    tokens = [sevila.frame_tokens(frames, sevila.tokenize_instruction([text]), sevila.Qformer, sevila.query_tokens,
+                                  sevila.t5_proj) for text in ("what colour?", "how many squares flash, and where?")]
+    torch.testing.assert_close(tokens[0], tokens[1])
+
+
+def test_frame_prefixes_put_the_embedded_frame_number_before_each_frames_tokens(sevila):
+    frames = sevila.encode_frames(torch.randn(1, 2, 3, 32, 32))
+    instruction = sevila.tokenize_instruction([QUESTION])
+    plain = sevila.frame_tokens(frames, instruction, sevila.Qformer, sevila.query_tokens, sevila.t5_proj)  # (1, 2Q, D)
+    prefixed = sevila.frame_tokens(frames, instruction, sevila.Qformer, sevila.query_tokens, sevila.t5_proj, "Frame {}: ")
+    embed = lambda text: sevila.t5_model.encoder.embed_tokens(  # noqa: E731
+        sevila.t5_tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids)
+    first, second = embed("Frame 1: "), embed("Frame 2: ")
+    q = sevila.query_tokens.shape[1]
+    expected = torch.cat([first, plain[:, :q], second, plain[:, q:]], dim=1)
+    torch.testing.assert_close(prefixed, expected)
+    assert sevila.answer_frame_prefix == "Frame {}: " and sevila.single_frame_prefix == "Frame: "
+
+
+def test_the_localizer_reads_its_own_ln_vision_loc_and_the_answerer_does_not(sevila):
+    batch = sevila_batch()
+    vit_tokens = sevila.vit_features(batch["video"])
+    before = sevila.frame_relevance(sevila.localizer_features(vit_tokens), batch)
+    answer_before = sevila.vision_features(vit_tokens)
+    with torch.no_grad():
+        sevila.ln_vision_loc.weight.mul_(-3.0)
+    try:
+        assert not torch.allclose(sevila.frame_relevance(sevila.localizer_features(vit_tokens), batch), before)
+        torch.testing.assert_close(sevila.vision_features(vit_tokens), answer_before)
+    finally:
+        with torch.no_grad():
+            sevila.ln_vision_loc.weight.div_(-3.0)
+
+
+def test_the_sevila_localizer_question_is_sevilas_string_from_the_dataset(tmp_path):
+    record = {"video": "v", "qid": "TC_1_0", "question": "what does the man do?", "num_option": 3,
+              "a0": "sit.", "a1": "run.", "a2": "jump.", "answer": 1}
+    dataset = MCVideoQADataset(None, None, str(tmp_path), [])
+    assert dataset.prompts(record)[1] == ("Question: what does the man do? Options: (sit. run. jump. ) Does the "
+                                          "information within the frame provide the necessary details to accurately "
+                                          "answer the given question?")
+    assert vlep_localizer_prompt("", ["a", "b"]).endswith(
+        "Option B: b Does the information within the frame provide the necessary details to predict next event?")
+
+
+def test_the_sevila_localizer_needs_the_datasets_loc_input(sevila):
+    with pytest.raises(ValueError, match=r"localizer_prompt: sevila reads samples\['loc_input'\]"):
+        sevila.predict_answers(tiny_batch(4))
+
+
+def test_sevila_architecture_answers_end_to_end_and_self_refines(sevila):
+    out = sevila.predict_answers(sevila_batch())
+    assert all(p in range(4) for p in out["prediction"]) and all(len(f) == 2 for f in out["frame_idx"])
+    refining = build_model("sevila_baseline", "sevila_tiny", num_candidate_frames=4, num_selected_frames=2,
+                           train_localizer=True).train()
+    refining(sevila_batch() | {"answer": [0, 1]})["loss"].backward()
+    assert refining.ln_vision_loc.weight.grad is not None and refining.ln_vision.weight.grad is None
