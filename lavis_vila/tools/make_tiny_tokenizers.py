@@ -16,19 +16,21 @@ import re
 import string
 
 from lavis_vila.prompts import (
+    LOCALIZER_INSTRUCTION,
     OPTION_LETTERS,
     VLEP_LOCALIZER_INSTRUCTION,
     answer_text,
     mc_prompt,
-    options_hint_localizer_prompt,
     vlep_prompt,
 )
 
-# The corpus the shipped tokenizers were trained on; changing it changes every tiny model.
+# The corpus the shipped tokenizers were trained on; changing it changes every tiny model. Its
+# localizer question is SeViLA's without the space SeViLA leaves before ")" (written before
+# prompts.options_hint_localizer_prompt had it), kept as it was.
 PROMPTS = [
     lambda f: mc_prompt(f["q"], [f[k] for k in "abcde"]),
     lambda f: vlep_prompt("", [f["a"], f["b"]]),
-    lambda f: options_hint_localizer_prompt(f["q"], [f[k] for k in "abcd"]),
+    lambda f: f"Question: {f['q']} Options: ({' '.join(f[k] for k in 'abcd')}) {LOCALIZER_INSTRUCTION}",
     lambda f: VLEP_LOCALIZER_INSTRUCTION,
 ]
 
