@@ -88,12 +88,12 @@ def test_frame_prefixes_put_the_embedded_frame_number_before_each_frames_tokens(
 def test_the_localizer_reads_its_own_ln_vision_loc_and_the_answerer_does_not(sevila):
     batch = sevila_batch()
     vit_tokens = sevila.vit_features(batch["video"])
-    before = sevila.frame_relevance(sevila.localizer_features(vit_tokens), batch)
     answer_before = sevila.vision_features(vit_tokens)
+    before = sevila.frame_relevance(sevila.localizer_features(vit_tokens, answer_before), batch)
     with torch.no_grad():
         sevila.ln_vision_loc.weight.mul_(-3.0)
     try:
-        assert not torch.allclose(sevila.frame_relevance(sevila.localizer_features(vit_tokens), batch), before)
+        assert not torch.allclose(sevila.frame_relevance(sevila.localizer_features(vit_tokens, answer_before), batch), before)
         torch.testing.assert_close(sevila.vision_features(vit_tokens), answer_before)
     finally:
         with torch.no_grad():

@@ -31,7 +31,6 @@ import torch
 from lavis_vila.checkpoints import load_into
 from lavis_vila.prompts import localizer_prompt
 from lavis_vila.models.paths import model_config_paths
-from lavis_vila.models.stage_timing import VIT, stage
 from lavis_vila.models.video_instruct import FrameChoice, VideoInstructModel, check_batch
 from lavis_vila.registry import register_model
 
@@ -75,19 +74,16 @@ class SeViLABaseline(VideoInstructModel):
     def has_ln_vision_loc(self) -> bool:
         return self.ln_vision_loc is not None
 
-    def localizer_features(self, vit_tokens: torch.Tensor) -> torch.Tensor:
-        """Raw ViT tokens (B, T, N, C) -> what the localizer reads: ``ln_vision_loc`` of them, or
-        the answerer's ``ln_vision`` features where there is no separate one."""
-        if not self.has_ln_vision_loc:
-            return self.vision_features(vit_tokens)
-        with stage(VIT):
-            return self.ln_vision_loc(vit_tokens.to(self.ln_vision_loc.weight.dtype))
+    def localizer_features(self, vit_tokens: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """What the localizer reads: ``ln_vision_loc`` of the raw ViT tokens (B, T, N, C), or the
+        answerer's ``frames`` (``ln_vision`` of them) where there is no separate one."""
+        return self.vision_features(vit_tokens, self.ln_vision_loc) if self.has_ln_vision_loc else frames
 
     def encode_and_select(self, samples: dict, temperature: float):
         """One ViT pass; the answerer reads ``ln_vision`` of it, the localizer its own features."""
         vit_tokens = self.vit_features(samples["video"])  # (B, T, N, C)
         frames = self.vision_features(vit_tokens)
-        return frames, self.keyframes(frames, self.localizer_features(vit_tokens), samples)
+        return frames, self.keyframes(frames, self.localizer_features(vit_tokens, frames), samples)
 
     def frozen_modules(self):
         return super().frozen_modules() + [self.Qformer if self.train_localizer else self.Qformer_loc]
@@ -153,8 +149,9 @@ class SeViLABaseline(VideoInstructModel):
             return super().forward(samples, temperature)
         check_batch(samples)
         vit_tokens = self.vit_features(samples["video"])  # (B, T, N, C)
-        labels = self.pseudo_labels(self.vision_features(vit_tokens), samples)
-        loss = self.localizer_loss(self.localizer_features(vit_tokens), samples, labels)
+        frames = self.vision_features(vit_tokens)
+        labels = self.pseudo_labels(frames, samples)
+        loss = self.localizer_loss(self.localizer_features(vit_tokens, frames), samples, labels)
         return {"loss": loss, "loss_localizer": loss, "keyframe_fraction": labels.float().mean()}
 
     def keyframes(self, frames: torch.Tensor, localizer_frames: torch.Tensor, samples: dict) -> FrameChoice:

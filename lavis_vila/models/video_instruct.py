@@ -211,10 +211,11 @@ class VideoInstructModel(BaseModel):
             tokens = self.vit_blocks(x.flatten(0, 1).to(self.vit_dtype), start_block, stop_block)  # (B*T, N, C)
         return tokens.reshape(batch_size, num_frames, *tokens.shape[1:])
 
-    def vision_features(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``ln_vision`` over ViT tokens (..., N, C), in its own precision."""
+    def vision_features(self, tokens: torch.Tensor, norm: Optional[nn.LayerNorm] = None) -> torch.Tensor:
+        """``norm`` (default ``ln_vision``) over ViT tokens (..., N, C), in its own precision."""
+        norm = norm or self.ln_vision
         with stage(VIT):
-            return self.ln_vision(tokens.to(self.ln_vision.weight.dtype))
+            return norm(tokens.to(norm.weight.dtype))
 
     def vit_blocks(self, x: torch.Tensor, start: int, stop: Optional[int]) -> torch.Tensor:
         """EVA blocks [start, stop) (stop None: to the end). ``start`` 0 takes pixels (M, 3, H, W)
