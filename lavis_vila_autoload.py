@@ -4,6 +4,10 @@ The installed ``lavis_vila_autoload.pth`` imports this module at interpreter sta
 puts a finder on ``sys.meta_path`` (no torch, no LAVIS); when a program first imports ``lavis``,
 the finder lets LAVIS import as usual and then imports ``lavis_vila``, so LAVIS's own
 ``train.py``, ``evaluate.py`` and ``load_model_and_preprocess`` see every class of ours.
+
+Around LAVIS's own ``__init__`` it runs ``lavis_vila.lavis_compat`` (``before_lavis`` just before,
+``after_lavis`` just after), which gives LAVIS 1.0.2 what a current transformers no longer has and
+does nothing on the transformers it pins.
 """
 import sys
 
@@ -32,10 +36,14 @@ class _ThenImportLavisVila:
 
     def exec_module(self, module):
         module.__loader__ = module.__spec__.loader = self.loader  # LAVIS sees its own loader
-        self.loader.exec_module(module)
-        import importlib
+        from lavis_vila import lavis_compat
 
-        importlib.import_module("lavis_vila").register()
+        lavis_compat.before_lavis()
+        self.loader.exec_module(module)
+        lavis_compat.after_lavis()
+        import lavis_vila
+
+        lavis_vila.register()
 
 
 def install() -> None:

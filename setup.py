@@ -33,19 +33,26 @@ setup(
         ]
     },
     include_package_data=True,
-    python_requires=">=3.9",
+    python_requires=">=3.9,<3.14",
     install_requires=[
-        "salesforce-lavis==1.0.2",
-        # LAVIS 1.0.2's opencv 4.5.5 and transformers 4.26 need numpy 1.x and matching libraries.
-        "numpy<2",
-        "pandas<2.3",
-        "scikit-image<0.25",
-        "scipy<1.15",
-        "torch==2.14.1",
-        "torchvision==0.29.1",
+        # torch as the user has it, within the range tested (README, "Install"); never an exact pin,
+        # so that a cluster's own CUDA build stays in place.
+        "torch>=2.13,<=2.14.1",
+        "torchvision>=0.28,<=0.29.1",
+        # The pinned stack (Python 3.9-3.11): LAVIS 1.0.2 with the dependencies it pins. Its opencv
+        # 4.5.5 and transformers 4.26 need numpy 1.x and matching libraries. On Python 3.12 and newer
+        # LAVIS's transformers<4.27 cannot install: setup_env.sh --stack current installs LAVIS
+        # without its dependencies and run_scripts/requirements/current.txt beside it.
+        'salesforce-lavis==1.0.2; python_version < "3.12"',
+        'numpy<2; python_version < "3.12"',
+        'pandas<2.3; python_version < "3.12"',
+        'scikit-image<0.25; python_version < "3.12"',
+        'scipy<1.15; python_version < "3.12"',
+        # vila_lora. peft 0.3.0 works with LAVIS's transformers 4.26; the current stack takes a current peft.
+        'peft==0.3.0; python_version < "3.12"',
+        'peft; python_version >= "3.12"',
+        'transformers>=4.31; python_version >= "3.12"',
         "decord==0.6.0",
-        # vila_lora. The newest peft wants transformers 5; 0.3.0 works with LAVIS's transformers 4.26.
-        "peft==0.3.0",
         "filelock",
         "sentencepiece",
         "matplotlib",

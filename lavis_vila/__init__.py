@@ -21,7 +21,13 @@ def register() -> None:
     from lavis_vila import datasets, models, processors, runners, tasks  # noqa: F401
 
 
-if "lavis" in sys.modules:
+def _lavis_imported() -> bool:
+    """LAVIS is in ``sys.modules`` and done (not still running its ``__init__``)."""
+    lavis = sys.modules.get("lavis")
+    return lavis is not None and not getattr(getattr(lavis, "__spec__", None), "_initializing", False)
+
+
+if _lavis_imported():
     register()
 else:
     lavis_vila_autoload.install()

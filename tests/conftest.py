@@ -11,10 +11,11 @@ import torch  # noqa: E402
 import lavis_vila  # noqa: E402,F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_VIDEOS = Path(os.environ.get("VILA_SHARED_DIR", REPO_ROOT.parent / "shared")) / "data" / "videos"
-PANCAKE = SHARED_VIDEOS / "flipping_a_pancake.mkv"
-CORRUPTED = SHARED_VIDEOS / "corrupted.mp4"
-ROTATED = SHARED_VIDEOS / "rotated_90.mov"
+# Three small real videos from decord's test data (Apache-2.0, tests/data/videos/LICENSE.decord).
+TEST_VIDEOS = REPO_ROOT / "tests" / "data" / "videos"
+PANCAKE = TEST_VIDEOS / "flipping_a_pancake.mkv"
+CORRUPTED = TEST_VIDEOS / "corrupted.mp4"
+ROTATED = TEST_VIDEOS / "rotated_90.mov"
 
 QUESTION = (
     "Question: what is being flipped? Option A: a pancake Option B: a coin Option C: a card "
@@ -29,10 +30,8 @@ def seed():
 
 
 @pytest.fixture(scope="session")
-def shared_videos():
-    if not PANCAKE.is_file():
-        pytest.fail(f"test videos not found under {SHARED_VIDEOS}; set VILA_SHARED_DIR to the shared/ folder")
-    return SHARED_VIDEOS
+def test_videos():
+    return TEST_VIDEOS
 
 
 def tiny_batch(model_frames: int, batch_size: int = 2, image_size: int = 32, num_option: int = 4):

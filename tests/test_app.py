@@ -48,7 +48,7 @@ def app_log(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(shared_videos, app_log):
+def app_url(test_videos, app_log):
     """``python -m lavis_vila.tools.app`` (vila tiny) on a free local port, for every test here."""
     log, work = app_log, app_log.parent
     port = free_port()

@@ -32,12 +32,12 @@ def test_blank_options_are_dropped_before_they_are_counted(model):
         ask(model, str(PANCAKE), "what is flipped?", ["a pancake", "  ", ""])
 
 
-def test_a_corrupt_video_is_an_input_error_naming_the_file(model, shared_videos):
+def test_a_corrupt_video_is_an_input_error_naming_the_file(model, test_videos):
     with pytest.raises(InputError, match=r"^corrupted\.mp4: decoding frames \[.*\] failed"):
         ask(model, str(CORRUPTED), "what is flipped?", OPTIONS)
 
 
-def test_ask_answers_with_an_option_k_frames_their_times_in_the_video_and_the_stage_latencies(model, shared_videos):
+def test_ask_answers_with_an_option_k_frames_their_times_in_the_video_and_the_stage_latencies(model, test_videos):
     answer = ask(model, str(PANCAKE), " what is flipped? ", [" a pancake", "a coin", "a card "])
     assert answer.text == OPTIONS[answer.option]
     assert len(answer.frame_idx) == model.num_selected_frames == 4
@@ -53,6 +53,6 @@ def test_ask_answers_with_an_option_k_frames_their_times_in_the_video_and_the_st
                                      "latency_ms"}
 
 
-def test_chosen_frames_are_read_at_the_videos_own_resolution(shared_videos):
+def test_chosen_frames_are_read_at_the_videos_own_resolution(test_videos):
     frames = read_frames(str(PANCAKE), [0, 309])
     assert [frame.shape for frame in frames] == [(240, 426, 3)] * 2

@@ -51,25 +51,25 @@ def test_malformed_annotation_names_the_file_and_the_record(tmp_path, record, me
     assert str(error.value).startswith(path)
 
 
-def test_sample_carries_the_model_contract_keys(tmp_path, shared_videos):
+def test_sample_carries_the_model_contract_keys(tmp_path, test_videos):
     path = write(tmp_path, [{**RECORD, "video": "flipping_a_pancake.mkv"}])
-    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(shared_videos), [path])
+    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(test_videos), [path])
     sample = dataset[0]
     assert sample["video"].shape == (4, 3, 32, 32)
     assert sample["qa_output"] == "Option C" and sample["answer"] == 2 and sample["num_option"] == 3
     assert sample["question_type"] == "TC" and sample["qa_input"].startswith("Question: what happens? Option A: x")
 
 
-def test_bad_video_fails_naming_file_and_qid_by_default(tmp_path, shared_videos):
+def test_bad_video_fails_naming_file_and_qid_by_default(tmp_path, test_videos):
     path = write(tmp_path, [{**RECORD, "video": "corrupted.mp4"}])
-    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(shared_videos), [path])
+    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(test_videos), [path])
     with pytest.raises(VideoDecodeError, match=r"corrupted\.mp4.*\[qid TC_v1_0\]"):
         dataset[0]
 
 
-def test_bad_video_is_skipped_and_reported_by_the_collater_never_replaced(tmp_path, shared_videos):
+def test_bad_video_is_skipped_and_reported_by_the_collater_never_replaced(tmp_path, test_videos):
     records = [{**RECORD, "video": "corrupted.mp4"}, {**RECORD, "qid": "TC_v1_1", "video": "flipping_a_pancake.mkv"}]
-    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(shared_videos),
+    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(test_videos),
                                [write(tmp_path, records)], on_bad_video="skip")
     batch = dataset.collater([dataset[0], dataset[1]])
     assert batch["qid"] == ["TC_v1_1"] and batch["video"].shape == (1, 4, 3, 32, 32)

@@ -17,9 +17,9 @@ def vila():
 
 
 @pytest.mark.parametrize("arch", ["vila", "vila_uniform"])
-def test_load_model_and_preprocess_answers_a_real_video_offline(arch, shared_videos):
+def test_load_model_and_preprocess_answers_a_real_video_offline(arch, test_videos):
     model, vis_processors, _ = load_model_and_preprocess(arch, "tiny", is_eval=True)
-    frames, _ = vis_processors["eval"](str(shared_videos / "flipping_a_pancake.mkv"))
+    frames, _ = vis_processors["eval"](str(test_videos / "flipping_a_pancake.mkv"))
     output = model.predict_answers({"video": frames[None], "qa_input": [QUESTION], "num_option": [4]})
     assert output["prediction"][0] in range(4)
     indices = output["frame_idx"][0]

@@ -20,11 +20,11 @@ def test_official_rounding_takes_frame_lo_plus_hi_halved_in_a_17_frame_video():
 
 
 @pytest.mark.parametrize("rounding, expected", [("official", [5, 15, 25]), ("centred", [4, 14, 25])])
-def test_a_clip_end_becomes_int_end_fps_officially_and_its_ceiling_centred(shared_videos, rounding, expected):
+def test_a_clip_end_becomes_int_end_fps_officially_and_its_ceiling_centred(test_videos, rounding, expected):
     # 1.01 s at 30 fps is frame 30.3: official clip [0, 30) -> thirds [0,10) [10,20) [20,30);
     # centred clip [0, 31) -> linspace(0, 31, 4) cut to [0,10) [10,20) [20,31).
     processor = VideoEvalProcessor(image_size=32, num_frames=3, frame_rounding=rounding)
-    _, indices = processor(str(shared_videos / "flipping_a_pancake.mkv"), start=0.0, end=1.01)
+    _, indices = processor(str(test_videos / "flipping_a_pancake.mkv"), start=0.0, end=1.01)
     assert indices == expected
 
 
@@ -55,17 +55,17 @@ def test_processors_are_registered_under_their_names():
     assert registry.get_processor_class("vila_question") is not None
 
 
-def test_eval_processor_decodes_real_video_to_normalised_frames(shared_videos):
+def test_eval_processor_decodes_real_video_to_normalised_frames(test_videos):
     processor = VideoEvalProcessor(image_size=32, num_frames=8)
-    frames, indices = processor(str(shared_videos / "flipping_a_pancake.mkv"))
+    frames, indices = processor(str(test_videos / "flipping_a_pancake.mkv"))
     assert frames.shape == (8, 3, 32, 32) and frames.dtype == torch.float32
     assert indices == segment_frame_indices(310, 8)
     # CLIP normalisation maps [0, 1] pixels to roughly [-1.8, 2.2].
     assert -1.9 < frames.min() < frames.max() < 2.2
 
 
-def test_eval_processor_is_deterministic_and_train_processor_is_not(shared_videos):
-    path = str(shared_videos / "flipping_a_pancake.mkv")
+def test_eval_processor_is_deterministic_and_train_processor_is_not(test_videos):
+    path = str(test_videos / "flipping_a_pancake.mkv")
     eval_proc = VideoEvalProcessor(image_size=32, num_frames=8)
     assert torch.equal(eval_proc(path)[0], eval_proc(path)[0])
     train_proc = VideoTrainProcessor(image_size=32, num_frames=8)
@@ -74,11 +74,11 @@ def test_eval_processor_is_deterministic_and_train_processor_is_not(shared_video
     assert ia != ib or not torch.equal(a, b)
 
 
-def test_cached_videos_give_the_same_frames_and_random_draws_and_are_decoded_once(shared_videos, tmp_path):
+def test_cached_videos_give_the_same_frames_and_random_draws_and_are_decoded_once(test_videos, tmp_path):
     import shutil
 
     path = str(tmp_path / "pancake.mkv")
-    shutil.copy(shared_videos / "flipping_a_pancake.mkv", path)
+    shutil.copy(test_videos / "flipping_a_pancake.mkv", path)
     plain = VideoTrainProcessor(image_size=32, num_frames=8, min_scale=1.0)
     cached = VideoTrainProcessor(image_size=32, num_frames=8, min_scale=1.0, cache_videos=True)
     torch.manual_seed(0)
@@ -93,26 +93,26 @@ def test_cached_videos_give_the_same_frames_and_random_draws_and_are_decoded_onc
     assert list(cached.cached_videos) == [path] and plain.cached_videos is None
 
 
-def test_a_cached_corrupt_video_is_still_a_decode_error_naming_the_file(shared_videos):
+def test_a_cached_corrupt_video_is_still_a_decode_error_naming_the_file(test_videos):
     with pytest.raises(VideoDecodeError, match="corrupted.mp4"):
-        VideoEvalProcessor(image_size=32, num_frames=4, cache_videos=True)(str(shared_videos / "corrupted.mp4"))
+        VideoEvalProcessor(image_size=32, num_frames=4, cache_videos=True)(str(test_videos / "corrupted.mp4"))
 
 
-def test_start_end_seconds_select_frames_inside_the_clip(shared_videos):
+def test_start_end_seconds_select_frames_inside_the_clip(test_videos):
     processor = VideoEvalProcessor(image_size=32, num_frames=4)
-    _, indices = processor(str(shared_videos / "flipping_a_pancake.mkv"), start=2.0, end=4.0)
+    _, indices = processor(str(test_videos / "flipping_a_pancake.mkv"), start=2.0, end=4.0)
     assert all(60 <= i < 120 for i in indices)  # 30 fps
 
 
-def test_short_video_repeats_its_last_frame(shared_videos):
+def test_short_video_repeats_its_last_frame(test_videos):
     processor = VideoEvalProcessor(image_size=32, num_frames=8)
-    frames, indices = processor(str(shared_videos / "rotated_90.mov"))
+    frames, indices = processor(str(test_videos / "rotated_90.mov"))
     assert indices == [0, 1, 2, 2, 2, 2, 2, 2]
     assert torch.equal(frames[2], frames[7])
 
 
-def test_corrupted_video_raises_error_naming_the_file(shared_videos):
-    path = str(shared_videos / "corrupted.mp4")
+def test_corrupted_video_raises_error_naming_the_file(test_videos):
+    path = str(test_videos / "corrupted.mp4")
     with pytest.raises(VideoDecodeError, match="corrupted.mp4"):
         VideoEvalProcessor(image_size=32, num_frames=8)(path)
 
@@ -133,14 +133,14 @@ def test_question_processor_cleans_whitespace_and_keeps_case_and_punctuation():
     (-1.0, 2.0, r"invalid clip window start=-1.0"),
     (1000.0, None, r"the clip starts at 1000.00 s, past the video's end"),
 ])
-def test_a_bad_clip_window_is_an_error_naming_the_file(shared_videos, start, end, message):
-    path = str(shared_videos / "flipping_a_pancake.mkv")
+def test_a_bad_clip_window_is_an_error_naming_the_file(test_videos, start, end, message):
+    path = str(test_videos / "flipping_a_pancake.mkv")
     with pytest.raises(VideoDecodeError, match=rf"^{path}: {message}"):
         VideoEvalProcessor(image_size=32, num_frames=4)(path, start, end)
 
 
-def test_a_start_without_an_end_samples_from_start_to_the_video_end(shared_videos):
-    path = str(shared_videos / "flipping_a_pancake.mkv")
+def test_a_start_without_an_end_samples_from_start_to_the_video_end(test_videos):
+    path = str(test_videos / "flipping_a_pancake.mkv")
     processor = VideoEvalProcessor(image_size=32, num_frames=4)
     _, whole = processor(path)
     _, from_one_second = processor(path, 1.0, None)

@@ -56,13 +56,22 @@ def test_free_form_can_keep_several_frames_of_one_segment():
 
 @pytest.mark.parametrize("name,options", ALL, ids=IDS)
 @pytest.mark.parametrize("gradient", ["selected", "all"])
-def test_straight_through_gradient_reaches_every_prompter_parameter(name, options, gradient):
+def test_straight_through_gradient_reaches_every_prompter_parameter_but_a_shift_of_all_scores(name, options, gradient):
+    """The bias of a one-logit-per-frame scorer adds the same constant to every frame's score, and
+    a softmax ignores a constant shift: its exact gradient is zero, what a CPU computes is rounding
+    noise (about 1e-7), so it is pinned as zero within a tolerance. Every other parameter learns."""
     prompter = make(name, gradient, **options).train()
     features = torch.randn(B, T, N, C)
     selected = prompter.gather(features, select(prompter, features, temperature=1.0))
     (selected * torch.randn_like(selected)).sum().backward()
+    shift_only = {f"{module_name}.bias" for module_name, module in prompter.named_modules()
+                  if module_name.endswith("score") and module.out_features == 1}
     for parameter_name, param in prompter.named_parameters():
-        assert param.grad is not None and param.grad.abs().sum() > 0, parameter_name
+        assert param.grad is not None, parameter_name
+        if parameter_name in shift_only:
+            assert param.grad.abs().max() < 1e-4, parameter_name
+        else:
+            assert param.grad.abs().sum() > 1e-3, parameter_name
 
 
 @pytest.mark.parametrize("name,options", ALL, ids=IDS)

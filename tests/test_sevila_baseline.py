@@ -58,9 +58,9 @@ def test_a_checkpoint_without_localizer_initialises_it_from_the_answerer(sevila,
     assert torch.equal(model.query_tokens_loc, source.query_tokens)
 
 
-def test_load_model_and_preprocess_gives_a_valid_answer_on_a_real_video(shared_videos):
+def test_load_model_and_preprocess_gives_a_valid_answer_on_a_real_video(test_videos):
     model, vis, _ = load_model_and_preprocess("sevila_baseline", "tiny", is_eval=True)
-    frames, _ = vis["eval"](str(shared_videos / "flipping_a_pancake.mkv"))
+    frames, _ = vis["eval"](str(test_videos / "flipping_a_pancake.mkv"))
     out = model.predict_answers({"video": frames[None], "qa_input": [QUESTION], "num_option": [4]})
     assert out["prediction"][0] in range(4) and len(out["frame_idx"][0]) == 4
 

@@ -210,15 +210,20 @@ def build_t5_tokenizer(source: str):
         raise ValueError(f"t5_model '{source}' is an architecture with random weights and no tokenizer; "
                          f"set model.t5_tokenizer (for example to 'tiny')")
     if source == TINY:
-        return T5Tokenizer(
-            os.path.join(TOKENIZER_DIR, "tiny_t5", "spiece.model"), extra_ids=0, truncation_side="left"
-        )
+        # from_pretrained on the folder, not T5Tokenizer(path): transformers 5 reads a positional
+        # path as a vocabulary list and builds a 4-token tokenizer.
+        return T5Tokenizer.from_pretrained(os.path.join(TOKENIZER_DIR, "tiny_t5"), extra_ids=0, truncation_side="left")
     directory = os.path.expanduser(source)
-    if os.path.isdir(directory) and not os.path.isfile(os.path.join(directory, "tokenizer.json")):
-        # No fast-tokenizer file (a slow tokenizer's save_pretrained): converting spiece.model would
-        # need a protobuf that transformers 4.26's generated module rejects. The slow tokenizer
-        # reads spiece.model itself and gives the same ids (tests/test_real_weights.py).
-        return T5Tokenizer.from_pretrained(directory, truncation_side="left")
+    if os.path.isdir(directory):
+        files = {name for name in ("tokenizer.json", "spiece.model") if os.path.isfile(os.path.join(directory, name))}
+        if not files:
+            # transformers 5 would build a tokenizer of its 4 special tokens from such a folder.
+            raise FileNotFoundError(f"t5 tokenizer folder '{source}' holds neither tokenizer.json nor spiece.model")
+        if "tokenizer.json" not in files:
+            # No fast-tokenizer file (a slow tokenizer's save_pretrained): converting spiece.model
+            # would need a protobuf that transformers 4.26's generated module rejects. The slow
+            # tokenizer reads spiece.model itself and gives the same ids (tests/test_real_weights.py).
+            return T5Tokenizer.from_pretrained(directory, truncation_side="left")
     return T5TokenizerFast.from_pretrained(source, truncation_side="left")
 
 

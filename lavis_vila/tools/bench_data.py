@@ -1,6 +1,6 @@
 """Frames per second of the video data path: the ``vila_video_eval`` processor against raw decord.
 
-    python -m lavis_vila.tools.bench_data ../shared/data/videos/flipping_a_pancake.mkv --repeats 7
+    python -m lavis_vila.tools.bench_data tests/data/videos/flipping_a_pancake.mkv --repeats 7
 
 Both read the same frame indices (``--num-frames`` segments); the ratio is processor / decord.
 """
