@@ -12,6 +12,7 @@ KNOWN_THIRD_PARTY_WARNINGS = (
     (r"`torch\.cuda\.amp\.custom_(fwd|bwd)\(args\.\.\.\)` is deprecated", FutureWarning),  # fairscale 0.4.4
     (r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated", FutureWarning),  # LAVIS runner_base's scaler
     (r".* will be removed in Gradio 6\.0", DeprecationWarning),  # gradio 5.50
+    (r"Importing from timm\.models\.\w+ is deprecated", FutureWarning),  # timm 1.x, for LAVIS's EVA ViT (current stack)
 )
 
 

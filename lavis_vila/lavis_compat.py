@@ -24,10 +24,15 @@ After LAVIS imports (its vendored T5 and BERTs):
   T5 loses ``generate``; ``GenerationMixin`` is added to its bases. Its own
   ``prepare_inputs_for_generation`` and ``_reorder_cache`` keep reading the legacy tuple cache,
   which ``generate`` hands it when the model declares no cache class.
-- ``init_weights``: transformers 5 expects ``post_init()`` (it records the tied-weight keys that
-  ``init_weights`` then reads); LAVIS's BERT, Q-Former and T5 call ``init_weights()`` in their
-  constructors, so they get ``post_init()``, and with it their own ``_init_weights`` rule instead
-  of PyTorch's defaults.
+- ``invert_attention_mask``, ``get_extended_attention_mask``, ``get_head_mask``: removed from
+  ``PreTrainedModel`` in transformers 5; ours, below, with 4.26's arithmetic.
+- ``init_weights``: LAVIS's BERT, Q-Former and T5 call ``init_weights()`` in their constructors;
+  transformers 4.5x and 5 run their ``_init_weights`` rule on some modules only, so most weights
+  kept PyTorch's defaults. They get 4.26's meaning back (the seeded init is then identical).
+- shared embeddings: transformers 5 saves with safetensors and must be told which parameters are
+  one tensor (LAVIS's T5 shares ``shared`` with both stacks' ``embed_tokens``).
+- ``tie_word_embeddings``: transformers 5's ``T5Config`` forces it to True, which LAVIS's T5 reads as
+  "scale the logits by 1/sqrt(d_model)"; it gets the value saved with the weights (False for Flan-T5).
 """
 import sys
 import types
@@ -81,6 +86,15 @@ def after_lavis() -> None:
             if "init_weights" not in vars(base):
                 base.init_weights = _init_weights_as_lavis_expects
                 _applied.append(f"init_weights of {base.__module__}.{base.__qualname__}")
+    if not hasattr(PreTrainedModel, "invert_attention_mask"):
+        for base in (modeling_t5.T5PreTrainedModel, Qformer.BertPreTrainedModel, med.BertPreTrainedModel):
+            base.__bases__ = (*base.__bases__, AttentionMaskHelpers)
+            _applied.append(f"attention-mask helpers for {base.__module__}.{base.__qualname__}")
+    if hasattr(PreTrainedModel, "get_expanded_tied_weights_keys"):  # transformers 5
+        for model in (modeling_t5.T5ForConditionalGeneration, modeling_t5.T5Model, modeling_t5.T5EncoderModel):
+            if "_tied_weights_keys" not in vars(model):
+                model._tied_weights_keys = _t5_shared_embeddings(model)
+                _applied.append(f"shared-embedding keys for lavis...modeling_t5.{model.__name__}")
     if "tie_word_embeddings" in _t5_config_forced_fields():
         base = modeling_t5.T5PreTrainedModel
         if "__init__" not in vars(base):
@@ -117,6 +131,14 @@ def _init_weights_as_lavis_expects(self):
         del self.__dict__["_lavis_compat_in_post_init"]
 
 
+def _t5_shared_embeddings(model_class) -> dict:
+    """The parameters LAVIS's T5 shares by construction: both stacks' ``embed_tokens`` are ``shared``.
+    transformers 5 saves with safetensors, which stores each tensor once, and reads which names are
+    one tensor from ``_tied_weights_keys``; ``lm_head`` stays separate (Flan-T5 does not tie it)."""
+    stacks = ("encoder", "decoder") if model_class.__name__ != "T5EncoderModel" else ("encoder",)
+    return {f"{stack}.embed_tokens.weight": "shared.weight" for stack in stacks}
+
+
 def _t5_config_forced_fields() -> set:
     """transformers 5's ``T5Config`` sets ``tie_word_embeddings=True`` whatever the file says and keeps
     the saved value as ``scale_decoder_outputs``; 4.x keeps it as saved."""
@@ -139,6 +161,58 @@ def _t5_init_reading_the_saved_tie_flag(self, config, *args, **kwargs):
 
 
 # ------------------------------------------------------------------ our own versions of removed helpers
+
+
+class AttentionMaskHelpers:
+    """The mask helpers LAVIS's models call on themselves, as transformers 4.26 computed them:
+    additive masks of 0 (attend) and the dtype's minimum (do not)."""
+
+    def invert_attention_mask(self, encoder_attention_mask):
+        """(B, S) or (B, S, S) 1/0 mask -> (B, 1, 1|S, S) additive mask."""
+        mask = encoder_attention_mask[:, None] if encoder_attention_mask.dim() == 3 else \
+            encoder_attention_mask[:, None, None, :]
+        mask = mask.to(dtype=self.dtype)
+        return (1.0 - mask) * _finfo_min(self.dtype)
+
+    def get_extended_attention_mask(self, attention_mask, input_shape, device=None, dtype=None):
+        """(B, S) or (B, S, S) -> (B, 1, 1|S, S) additive; causal when the config is a decoder's."""
+        import torch
+
+        dtype = self.dtype if dtype is None else dtype
+        if attention_mask.dim() == 3:
+            mask = attention_mask[:, None]
+        elif attention_mask.dim() == 2 and self.config.is_decoder:
+            batch_size, length = input_shape
+            positions = torch.arange(length, device=attention_mask.device)
+            causal = (positions[None, None, :] <= positions[None, :, None]).expand(batch_size, -1, -1)
+            causal = causal.to(attention_mask.dtype)
+            prefix = attention_mask.shape[1] - length  # cached keys before the new queries
+            if prefix > 0:
+                causal = torch.cat([causal.new_ones(batch_size, length, prefix), causal], dim=-1)
+            mask = causal[:, None] * attention_mask[:, None, None, :]
+        elif attention_mask.dim() == 2:
+            mask = attention_mask[:, None, None, :]
+        else:
+            raise ValueError(f"attention_mask of shape {tuple(attention_mask.shape)}: expected 2 or 3 dimensions")
+        mask = mask.to(dtype=dtype)
+        return (1.0 - mask) * _finfo_min(dtype)
+
+    def get_head_mask(self, head_mask, num_hidden_layers, is_attention_chunked=False):
+        """None -> [None] * layers; a (H,) or (layers, H) mask -> (layers, B=1, H, 1, 1)."""
+        if head_mask is None:
+            return [None] * num_hidden_layers
+        if head_mask.dim() == 1:
+            head_mask = head_mask[None, None, :, None, None].expand(num_hidden_layers, -1, -1, -1, -1)
+        elif head_mask.dim() == 2:
+            head_mask = head_mask[:, None, :, None, None]
+        head_mask = head_mask.to(dtype=self.dtype)
+        return head_mask.unsqueeze(-1) if is_attention_chunked else head_mask
+
+
+def _finfo_min(dtype):
+    import torch
+
+    return torch.finfo(dtype).min
 
 
 def find_pruneable_heads_and_indices(heads, n_heads: int, head_size: int, already_pruned_heads):

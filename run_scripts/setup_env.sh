@@ -41,7 +41,9 @@ if [ -x "$venv/bin/python" ]; then
   python="$venv/bin/python"
 elif [ -z "$python" ]; then
   case "$stack" in
-    current) candidates="python3.13 python3.12 python3 python3.11" ;;
+    current)  # pyenv's interpreters too, where its shims answer only for the global version
+      pyenv_pythons=$(command -v pyenv > /dev/null && ls -d "$(pyenv root)"/versions/3.1[23]*/bin/python3 2>/dev/null || true)
+      candidates="python3.12 python3.13 $pyenv_pythons python3 python3.11" ;;
     *) candidates="python3 python3.11 python3.10 python3.9" ;;
   esac
   for candidate in $candidates; do

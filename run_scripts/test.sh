@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Set up .venv if needed, then run the whole test suite (slow end-to-end tests included;
-# deselect them with: bash run_scripts/test.sh -m "not slow").
+# Set up the virtual environment if needed, then run the whole test suite (slow end-to-end tests
+# included; deselect them with: bash run_scripts/test.sh -m "not slow").
+# STACK=pinned|current and VENV=DIR choose the stack and the environment (run_scripts/setup_env.sh);
+# by default .venv, on the stack the interpreter supports.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$root/run_scripts/setup_env.sh" --browser
+venv="${VENV:-$root/.venv}"
+VENV="$venv" bash "$root/run_scripts/setup_env.sh" --browser
 cd "$root"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec .venv/bin/python -m pytest tests "$@"
+exec "$venv/bin/python" -m pytest tests "$@"

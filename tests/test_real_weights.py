@@ -5,6 +5,7 @@ can check that every tensor arrives where it belongs.
 """
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -102,10 +103,15 @@ def t5_dirs(tmp_path_factory):
     """A tiny T5 saved as transformers does, next to its slow tokenizer (no tokenizer.json), and a
     copy with the fast tokenizer file that a hub download has."""
     slow_dir = tmp_path_factory.mktemp("t5_slow")
-    llm = backbones.build_llm("tiny", vocab_size=len(T5Tokenizer(TINY_T5_SPIECE, extra_ids=0)))
+    tokenizer = backbones.build_t5_tokenizer("tiny")
+    llm = backbones.build_llm("tiny", vocab_size=len(tokenizer))
     weights = known_values(llm)
     llm.save_pretrained(slow_dir)
-    T5Tokenizer(TINY_T5_SPIECE, extra_ids=0).save_pretrained(slow_dir)
+    tokenizer.save_pretrained(slow_dir)
+    # A slow tokenizer's folder, as transformers 4.x saves it: spiece.model, no tokenizer.json
+    # (transformers 5 writes tokenizer.json whatever the class).
+    (slow_dir / "tokenizer.json").unlink(missing_ok=True)
+    shutil.copy(TINY_T5_SPIECE, slow_dir / "spiece.model")
     fast_dir = tmp_path_factory.mktemp("t5_fast")
     # Writing tokenizer.json converts spiece.model, which needs protobuf's pure-Python backend here.
     convert = (f"from transformers import T5TokenizerFast; "

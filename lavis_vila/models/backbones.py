@@ -230,14 +230,13 @@ def build_t5_tokenizer(source: str):
 def t5_config(source: str, vocab_size: Optional[int] = None) -> T5Config:
     """The T5 config for a hub name, local dir, shipped architecture or ``tiny``, with LAVIS's
     ``gelu`` override."""
-    if source in KNOWN_T5_ARCHITECTURES:
-        config = T5Config(**load_architecture(KNOWN_T5_ARCHITECTURES[source]))
-    elif is_shipped_architecture(source):
-        config = T5Config(**load_architecture(source))
+    if source in KNOWN_T5_ARCHITECTURES or is_shipped_architecture(source):
+        arch = load_architecture(KNOWN_T5_ARCHITECTURES.get(source, source))
+        if arch["vocab_size"] is None:  # from the tokenizer; transformers 5's config refuses None
+            arch["vocab_size"] = vocab_size
+        config = T5Config(**arch)
     else:
         config = T5Config.from_pretrained(source)
-    if vocab_size is not None and config.vocab_size is None:
-        config.vocab_size = vocab_size
     config.dense_act_fn = "gelu"
     return config
 
