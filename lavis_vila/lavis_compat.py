@@ -37,15 +37,7 @@ After LAVIS imports (its vendored T5 and BERTs):
 import sys
 import types
 
-from packaging.version import Version
-
 _applied = []  # the names of the shims applied in this process, for tests and ``describe()``
-
-
-def transformers_version() -> Version:
-    import transformers
-
-    return Version(transformers.__version__)
 
 
 def before_lavis() -> None:

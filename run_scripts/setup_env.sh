@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
 done
 case "$stack" in ""|pinned|current) ;; *) echo "[setup_env] --stack must be pinned or current, not '$stack'" >&2; exit 2 ;; esac
 stamp="$venv/.lavis_vila_installed"
+stamp_stack() { sed -n 's/^stack=//p' "$stamp" | grep . || echo pinned; }  # stamps before the two stacks: pinned
 
 version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
 in_range() { "$1" -c "import sys; sys.exit(not ($2) <= sys.version_info[:2] <= ($3))" 2>/dev/null; }
@@ -56,11 +57,14 @@ if [ -z "$python" ] || ! fits "$python" "$stack"; then
        "${python:+($(version_of "$python"))}. Install one and rerun, or point PYTHON at it." >&2
   exit 1
 fi
+if [ -z "$stack" ] && [ -f "$stamp" ]; then
+  stack=$(stamp_stack)  # an existing environment keeps its stack
+fi
 if [ -z "$stack" ]; then
   if in_range "$python" "3, 12" "3, 99"; then stack=current; else stack=pinned; fi
 fi
-if [ -f "$stamp" ] && ! grep -qx "stack=$stack" "$stamp"; then
-  echo "[setup_env] $venv holds the $(sed -n 's/^stack=//p' "$stamp") stack, not $stack: remove it or pass --venv" >&2
+if [ -f "$stamp" ] && [ "$(stamp_stack)" != "$stack" ]; then
+  echo "[setup_env] $venv holds the $(stamp_stack) stack, not $stack: remove it or pass --venv" >&2
   exit 1
 fi
 

@@ -5,7 +5,8 @@
 # by default .venv, on the stack the interpreter supports.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="${VENV:-$root/.venv}"
+export VENV="${VENV:-$root/.venv}"
+venv=$VENV
 VENV="$venv" bash "$root/run_scripts/setup_env.sh" --browser
 cd "$root"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

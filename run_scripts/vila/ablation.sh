@@ -7,4 +7,4 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bash "$root/run_scripts/setup_env.sh"
 cd "$root"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONWARNINGS=ignore
-exec .venv/bin/python -m lavis_vila.tools.ablation "$@"
+exec "${VENV:-.venv}"/bin/python -m lavis_vila.tools.ablation "$@"

@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 MODEL_TYPE=${MODEL_TYPE:-flant5xl}
 DEVICE=${DEVICE:-$([ "$MODEL_TYPE" = tiny ] && echo cpu || echo cuda)}
 OUT=${OUT:-output/bench}
-PYTHON=${PYTHON:-.venv/bin/python}
+PYTHON=${PYTHON:-${VENV:-.venv}/bin/python}
 export HF_HUB_OFFLINE=1
 mkdir -p "$OUT"
 {

@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DATASET=${DATASET:?set DATASET to nextqa, star, how2qa, tvqa or vlep}
 cfg=$(ls projects/vila/eval/${DATASET}_vila_*to4_eval.yaml)
-exec .venv/bin/torchrun --nproc_per_node="${NGPU:-8}" --master_port="${PORT:-29504}" \
+exec "${VENV:-.venv}"/bin/torchrun --nproc_per_node="${NGPU:-8}" --master_port="${PORT:-29504}" \
   -m lavis_vila.evaluate --cfg-path "$cfg" ${@:+--options "$@"}

@@ -20,7 +20,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 if [ "$mode" = --dry-run ]; then
   bash run_scripts/setup_env.sh
-  python=.venv/bin/python
+  python="${VENV:-.venv}/bin/python"
 else
   python=${PYTHON:-python3}
   site="$(mktemp -d)/site"
@@ -42,8 +42,12 @@ PY
   # transformers 4.26 checks at import that tokenizers is <0.14, and 0.13 has no cp312 wheel. The
   # project uses only slow tokenizers, so a version record satisfies the check; it comes first on
   # PYTHONPATH, so importlib.metadata finds it before the machine's tokenizers.
-  mkdir -p "$site/tokenizers-0.13.3.dist-info"
-  printf 'Metadata-Version: 2.1\nName: tokenizers\nVersion: 0.13.3\n' > "$site/tokenizers-0.13.3.dist-info/METADATA"
+  # Only with the pinned stack's wheels (STACK=pinned gpu_wheels.sh); the current stack uses the
+  # machine's own transformers and needs no record.
+  if ls "${WHEELS:-.whl}"/transformers-4.26* > /dev/null 2>&1; then
+    mkdir -p "$site/tokenizers-0.13.3.dist-info"
+    printf 'Metadata-Version: 2.1\nName: tokenizers\nVersion: 0.13.3\n' > "$site/tokenizers-0.13.3.dist-info/METADATA"
+  fi
   export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
   "$python" -c "import transformers, lavis, lavis_vila; print('transformers', transformers.__version__)"
   if command -v nvidia-smi > /dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; fi

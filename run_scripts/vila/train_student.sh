@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DATASET=${DATASET:?set DATASET to nextqa, star, how2qa, tvqa or vlep}
-exec .venv/bin/torchrun --nproc_per_node="${NGPU:-8}" --master_port="${PORT:-29502}" \
+exec "${VENV:-.venv}"/bin/torchrun --nproc_per_node="${NGPU:-8}" --master_port="${PORT:-29502}" \
   -m lavis_vila.train --cfg-path "projects/vila/train/${DATASET}_student_4f.yaml" ${@:+--options "$@"}

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DATASET=${DATASET:?set DATASET to nextqa, star, how2qa, tvqa or vlep}
 cfg=$(ls projects/vila/train/${DATASET}_vila_*to4.yaml)
-exec .venv/bin/torchrun --nproc_per_node="${NGPU:-8}" --master_port="${PORT:-29503}" \
+exec "${VENV:-.venv}"/bin/torchrun --nproc_per_node="${NGPU:-8}" --master_port="${PORT:-29503}" \
   -m lavis_vila.train --cfg-path "$cfg" ${@:+--options "$@"}
