@@ -2,7 +2,7 @@
 
 LAVIS 1.0.2 was written against transformers 4.26 and pins ``transformers<4.27``. On a current
 stack (LAVIS installed without its dependencies, transformers 4.57 or 5.x) ``import lavis`` fails,
-and once it imports, transformers 5 changes three things silently. The autoload hook
+and once it imports, transformers 5 changes what some of LAVIS's calls do, silently. The autoload hook
 (``lavis_vila_autoload``) calls ``before_lavis()`` just before LAVIS's own ``__init__`` runs and
 ``after_lavis()`` just after; LAVIS's files stay unchanged on disk. Each shim checks first and
 changes nothing where transformers still has what LAVIS expects, so on the pinned stack
@@ -37,7 +37,7 @@ After LAVIS imports (its vendored T5 and BERTs):
 import sys
 import types
 
-_applied = []  # the names of the shims applied in this process, for tests and ``describe()``
+_applied = []  # the names of the shims applied in this process (``applied()``)
 
 
 def before_lavis() -> None:
@@ -69,17 +69,18 @@ def after_lavis() -> None:
     from lavis.models.blip2_models import Qformer, modeling_t5
     from transformers import GenerationMixin, PreTrainedModel
 
+    lavis_bases = (modeling_t5.T5PreTrainedModel, Qformer.BertPreTrainedModel, med.BertPreTrainedModel)
     t5 = modeling_t5.T5ForConditionalGeneration
     if not hasattr(t5, "generate"):
         t5.__bases__ = (*t5.__bases__, GenerationMixin)
         _applied.append("GenerationMixin for lavis...modeling_t5.T5ForConditionalGeneration")
     if hasattr(PreTrainedModel, "initialize_weights"):
-        for base in (modeling_t5.T5PreTrainedModel, Qformer.BertPreTrainedModel, med.BertPreTrainedModel):
+        for base in lavis_bases:
             if "init_weights" not in vars(base):
                 base.init_weights = _init_weights_as_lavis_expects
                 _applied.append(f"init_weights of {base.__module__}.{base.__qualname__}")
     if not hasattr(PreTrainedModel, "invert_attention_mask"):
-        for base in (modeling_t5.T5PreTrainedModel, Qformer.BertPreTrainedModel, med.BertPreTrainedModel):
+        for base in lavis_bases:
             base.__bases__ = (*base.__bases__, AttentionMaskHelpers)
             _applied.append(f"attention-mask helpers for {base.__module__}.{base.__qualname__}")
     if hasattr(PreTrainedModel, "get_expanded_tied_weights_keys"):  # transformers 5

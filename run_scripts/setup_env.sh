@@ -52,7 +52,8 @@ elif [ -z "$python" ]; then
   done
 fi
 if [ -z "$python" ] || ! fits "$python" "$stack"; then
-  echo "[setup_env] the ${stack:-pinned or current} stack needs Python ${stack:+$([ "$stack" = pinned ] && echo 3.9-3.11 || echo 3.11-3.13)}${stack:-3.9-3.13}" \
+  case "$stack" in pinned) needs=3.9-3.11 ;; current) needs=3.11-3.13 ;; *) needs=3.9-3.13 ;; esac
+  echo "[setup_env] the ${stack:-pinned or current} stack needs Python $needs" \
        "(LAVIS 1.0.2's own pins, transformers<4.27, have no tokenizers wheel past 3.11); found ${python:-none}" \
        "${python:+($(version_of "$python"))}. Install one and rerun, or point PYTHON at it." >&2
   exit 1
