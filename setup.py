@@ -53,6 +53,7 @@ setup(
         'peft; python_version >= "3.12"',
         'transformers>=4.31; python_version >= "3.12"',
         "decord==0.6.0",
+        "safetensors",  # HF-format weights and saved-model folders
         "filelock",
         "sentencepiece",
         "matplotlib",

@@ -5,15 +5,21 @@ weights, ``pretrained``, ``finetuned``, resume checkpoints, the tools' inputs) g
 ``load_checkpoint_file``, which loads with ``torch.load(weights_only=True)``: tensors, numbers,
 strings and plain containers only. Every file we write and every file LAVIS released holds only
 those. Anything else is refused, naming the file and the config key; nothing falls back to an
-unsafe load. ``load_into`` also refuses a checkpoint that does not cover the model it is loaded
-into.
+unsafe load. ``.safetensors`` files (and saved-model folders holding ``model.safetensors``, see
+``lavis_vila.saved_model``) hold tensors only by design and load as ``{"model": tensors}`` plus
+their metadata. ``load_into`` also refuses a checkpoint that does not cover the model it is
+loaded into.
 """
+import json
 import logging
 import os
 import re
 from urllib.parse import urlparse
 
 import torch
+from safetensors import SafetensorError, safe_open
+
+SAFETENSORS_WEIGHTS = "model.safetensors"  # the weights file of a saved-model folder
 
 
 class CheckpointError(ValueError):
@@ -36,12 +42,41 @@ def resolve_file(source: str, config_key: str) -> str:
         return download_cached_file(source, check_hash=False, progress=True)
     if os.path.isfile(source):
         return source
-    raise FileNotFoundError(f"{config_key}: '{source}' is neither an existing file nor an http(s) URL")
+    if os.path.isdir(source):
+        weights = os.path.join(source, SAFETENSORS_WEIGHTS)
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"{config_key}: the folder '{source}' holds no {SAFETENSORS_WEIGHTS} (a saved-model "
+                                    f"folder written by lavis_vila.saved_model or tools.export has one)")
+        return weights
+    raise FileNotFoundError(f"{config_key}: '{source}' is neither an existing file, a saved-model folder nor an "
+                            f"http(s) URL")
+
+
+def load_safetensors_file(path: str, config_key: str, map_location="cpu") -> dict:
+    """``{"model": tensors}`` plus the file's metadata, each value JSON-decoded where it is JSON."""
+    device = str(map_location) if map_location is not None else "cpu"
+    try:
+        with safe_open(path, framework="pt", device=device) as f:
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{config_key}: '{path}' is not a readable safetensors file (truncated, or another kind "
+                              f"of file): {error}") from error
+    return {**{key: decode_metadata(value) for key, value in metadata.items() if key != "format"}, "model": tensors}
+
+
+def decode_metadata(value: str):
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def load_checkpoint_file(source: str, config_key: str, map_location="cpu", mmap: bool = False):
     """``torch.load(weights_only=True)`` of a local file or URL; ``config_key`` names it in errors."""
     path = resolve_file(source, config_key)
+    if path.endswith(".safetensors"):
+        return load_safetensors_file(path, config_key, map_location)
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:  # torch's own messages name no file and no config key

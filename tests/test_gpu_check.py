@@ -17,6 +17,8 @@ def test_gpu_check_dry_run_trains_evaluates_and_benches_and_writes_json_and_mark
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "gpu_check.json").read_text())
+    tests = next(r for r in report["steps_run"] if r["step"] == "tests")
+    assert tests["status"] == "ok" and tests["passed"] > 0 and "failed" not in tests
     train = {r["runner"]: r for r in report["steps_run"] if r["step"] == "train"}
     assert train["runner_base"]["status"] == "skipped" and "CUDA" in train["runner_base"]["reason"]
     vila_runner = train["vila_runner"]

@@ -30,7 +30,7 @@ from lavis.models.blip2_models.modeling_t5 import T5Config, T5ForConditionalGene
 from lavis.models.blip2_models.Qformer import BertConfig, BertLMHeadModel
 from lavis.models.eva_vit import VisionTransformer, interpolate_pos_embed
 from torch import nn
-from transformers import BertTokenizer, T5Tokenizer, T5TokenizerFast
+from transformers import BertTokenizer, BertTokenizerFast, T5Tokenizer, T5TokenizerFast
 
 from lavis_vila.checkpoints import load_state_dict_file
 
@@ -152,6 +152,11 @@ def build_qformer_tokenizer(source: str) -> BertTokenizer:
         tokenizer = BertTokenizer(
             os.path.join(TOKENIZER_DIR, "tiny_bert", "vocab.txt"), truncation_side="left"
         )
+    elif os.path.isdir(source) and not os.path.isfile(os.path.join(source, "vocab.txt")):
+        # A folder saved by transformers 5 holds tokenizer.json only; the slow tokenizer needs vocab.txt.
+        if not os.path.isfile(os.path.join(source, "tokenizer.json")):
+            raise FileNotFoundError(f"qformer_tokenizer folder '{source}' holds neither vocab.txt nor tokenizer.json")
+        tokenizer = BertTokenizerFast.from_pretrained(source, truncation_side="left")
     else:
         tokenizer = BertTokenizer.from_pretrained(source, truncation_side="left")
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
@@ -241,6 +246,15 @@ def t5_config(source: str, vocab_size: Optional[int] = None) -> T5Config:
     return config
 
 
+class T5WithOwnHead(T5ForConditionalGeneration):
+    """LAVIS's T5, whose ``from_pretrained`` reports a checkpoint without ``lm_head``. LAVIS's own
+    ignores that absence (original T5 ties the head to the embeddings), and the head then keeps
+    uninitialised memory (transformers 5) or a random init (4.26); Flan-T5 has a head of its own.
+    The encoder's and decoder's ``embed_tokens`` are ``shared`` by construction and may be absent."""
+
+    _keys_to_ignore_on_load_missing = [r"encoder.embed_tokens.weight", r"decoder.embed_tokens.weight"]
+
+
 def build_llm(source: str, vocab_size: Optional[int] = None, empty: bool = False, random_init_seed: int = 0):
     """LAVIS's vendored ``T5ForConditionalGeneration``: random init for ``tiny`` and shipped
     architectures (drawn from ``random_init_seed``, the same in every process, like the ViT's)
@@ -249,4 +263,9 @@ def build_llm(source: str, vocab_size: Optional[int] = None, empty: bool = False
     if empty or source == TINY or is_shipped_architecture(source):
         with device_context(empty), seeded(random_init_seed):
             return T5ForConditionalGeneration(config)
-    return T5ForConditionalGeneration.from_pretrained(source, config=config)
+    model, info = T5WithOwnHead.from_pretrained(source, config=config, output_loading_info=True)
+    missing = sorted(info["missing_keys"])
+    if missing:
+        raise KeyError(f"t5_model '{source}' lacks {len(missing)} T5 weights, which would keep no trained value: "
+                       f"{missing[:8]}")
+    return model

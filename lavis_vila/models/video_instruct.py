@@ -15,11 +15,13 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from lavis.common.registry import registry
 from lavis.models.base_model import BaseModel
 from torch import nn
 from transformers import BatchEncoding
 
-from lavis_vila.checkpoints import load_into
+from lavis_vila import saved_model
+from lavis_vila.checkpoints import CheckpointError, load_into
 from lavis_vila import config_check  # a module, not its names: importing it may register (cycle-safe)
 from lavis_vila.models import backbones
 from lavis_vila.models.prompters import FrameSelection
@@ -454,6 +456,25 @@ class VideoInstructModel(BaseModel):
             logging.info("no pretrained checkpoint configured: trainable parts keep their random init")
 
     # ------------------------------------------------------------------ config
+
+    @classmethod
+    def default_config_path(cls, model_type):
+        """A model type's YAML, or a saved-model folder's ``config.yaml`` (``lavis_vila.saved_model``)."""
+        if saved_model.is_saved_model(model_type):
+            return saved_model.config_path(model_type)
+        return super().default_config_path(model_type)
+
+    @classmethod
+    def from_pretrained(cls, model_type):
+        """LAVIS's ``from_pretrained``; a saved-model folder as ``model_type`` loads with its own weights."""
+        if not saved_model.is_saved_model(model_type):
+            return super().from_pretrained(model_type)
+        cfg = saved_model.model_config_of(model_type)
+        saved_cls = registry.get_model_class(cfg.get("arch"))
+        if saved_cls is not cls:
+            raise CheckpointError(f"'{model_type}' holds a saved '{cfg.get('arch')}' model, not a {cls.__name__}: load "
+                                  f"it as load_model_and_preprocess('{cfg.get('arch')}', '{model_type}')")
+        return cls.from_config(cfg)
 
     @classmethod
     def from_config(cls, cfg, empty: bool = False):

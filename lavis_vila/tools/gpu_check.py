@@ -3,7 +3,8 @@
     bash run_scripts/vila/gpu_check.sh OUT              # on the bare GPU machine (see the script)
     python -m lavis_vila.tools.gpu_check --out OUT --dry-run   # the same steps, tiny, on the CPU
 
-Steps, each recorded in ``OUT/gpu_check.json`` and ``OUT/gpu_check.md``:
+Steps, each recorded in ``OUT/gpu_check.json`` and ``OUT/gpu_check.md`` as soon as it ends:
+  0. the tests of LAVIS on the machine's own transformers, HF-format weights and saved models;
   a. train ViLA 32->4 for ``--steps`` steps at batch ``--batch-size`` with ``run.amp: True``
      (fp16 autocast, GradScaler; fp16 ViT, bf16 T5) under ``torchrun --nproc_per_node=1``, once
      with LAVIS's ``runner_base`` and once with ``vila_runner``: every logged loss must be
@@ -38,6 +39,7 @@ CANDIDATE_FRAMES, SELECTED_FRAMES = 32, 4
 # The flant5xl architecture with random weights and the shipped tokenizers: nothing to download.
 FULL_SIZE_RANDOM = dict(model_type="flant5xl", vit_weights=None, qformer_tokenizer="tiny", t5_model="flan_t5_xl",
                         t5_tokenizer="tiny", pretrained=None)
+STACK_TESTS = ("tests/test_lavis_compat.py", "tests/test_hf_weights.py", "tests/test_saved_model.py")
 STEP_LOSS = re.compile(r"Train: data epoch: \[\d+\]\s+\[\s*\d+/\d+\].*?\bloss: (\S+)")  # LAVIS's progress lines
 
 
@@ -124,6 +126,24 @@ def bench(batch_size: int, out: str, args) -> dict:
         return {**record, "rows": json.load(f)}
 
 
+def stack_tests(out: str, args) -> dict:
+    """The tests of LAVIS on this machine's own transformers (lavis_compat), HF-format weights and
+    saved-model folders: quick, and what every later step relies on."""
+    command = [sys.executable, "-m", "pytest", *STACK_TESTS, "-q", "-p", "no:cacheprovider", "-o", "addopts="]
+    result = run_logged(command, os.path.join(out, "stack_tests.log"), args.timeout)
+    counts = dict((kind, int(n)) for n, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?)", result["output"]))
+    ok = result["exit_code"] == 0 and counts.get("passed", 0) > 0
+    return {"step": "tests", "status": "ok" if ok else "failed", "exit_code": result["exit_code"],
+            "seconds": result["seconds"], **counts, **({} if ok else {"output_tail": result["output"][-3000:]})}
+
+
+def write_report(report: dict, out: str) -> None:
+    for name, text in (("gpu_check.json", json.dumps(report, indent=2)), ("gpu_check.md", markdown(report))):
+        with open(os.path.join(out, name + ".tmp"), "w") as f:
+            f.write(text)
+        os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
+
+
 def markdown(report: dict) -> str:
     where = report["machine"].get("gpu") or f"CPU: {report['machine'].get('cpu')}"
     lines = [f"# GPU check ({'dry run, tiny' if report['dry_run'] else 'flant5xl, random weights'}), {where}, "
@@ -132,6 +152,9 @@ def markdown(report: dict) -> str:
              f"python {report['machine']['python']}", "",
              f"ViLA {CANDIDATE_FRAMES}->{SELECTED_FRAMES}, run.amp True (fp16 autocast + GradScaler), fp16 ViT, "
              f"bf16 T5, batch {report['batch_size']}, {report['steps']} steps, torchrun --nproc_per_node=1", "",
+             *[f"tests of this stack ({', '.join(STACK_TESTS)}): {r['status']}, "
+               f"{', '.join(f'{r[k]} {k}' for k in ('passed', 'failed', 'skipped', 'error', 'errors') if k in r)} "
+               f"in {r['seconds']} s" for r in report["steps_run"] if r["step"] == "tests"], "",
              "| runner | status | seconds | losses logged | all finite | first -> last loss | peak GPU MiB | val questions | val accuracy % |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in report["steps_run"]:
@@ -171,15 +194,13 @@ def main(argv=None):
     cfg_path = write_config(os.path.join(out, "vila_32to4.yaml"), data_dir, args)
     report = {"dry_run": args.dry_run, "steps": args.steps, "batch_size": args.batch_size, "machine": describe_machine(),
               "steps_run": []}
-    for step in (lambda: train("runner_base", cfg_path, out, args), lambda: train("vila_runner", cfg_path, out, args),
-                 lambda: bench(1, out, args), lambda: bench(8, out, args)):
+    for step in (lambda: stack_tests(out, args), lambda: train("runner_base", cfg_path, out, args),
+                 lambda: train("vila_runner", cfg_path, out, args), lambda: bench(1, out, args),
+                 lambda: bench(8, out, args)):
         report["steps_run"].append(step())
         print(json.dumps({k: v for k, v in report["steps_run"][-1].items() if k not in ("rows", "output_tail")}),
               flush=True)
-    with open(os.path.join(out, "gpu_check.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    with open(os.path.join(out, "gpu_check.md"), "w") as f:
-        f.write(markdown(report))
+        write_report(report, out)  # after every step: a check stopped at its time limit keeps what it measured
     print(markdown(report))
     failed = [r for r in report["steps_run"] if r["status"] == "failed"]
     for r in failed:

@@ -4,7 +4,7 @@
 # with runner_base and with vila_runner, evaluated, and benchmarked in bf16 at batch 1 and 8.
 # Writes OUT/gpu_check.json and OUT/gpu_check.md (see lavis_vila/tools/gpu_check.py).
 #   bash run_scripts/vila/gpu_wheels.sh               # here, once: .whl/
-#   bash run_scripts/vila/gpu_check.sh OUT            # there (the device tool, carrying .whl)
+#   bash run_scripts/vila/gpu_check.sh OUT [ARGS]     # there (the device tool, carrying .whl); ARGS go to tools.gpu_check
 #   bash run_scripts/vila/gpu_check.sh --dry-run OUT  # here: the same steps, tiny, on the CPU, in .venv
 #   PYTHON=... WHEELS=... bash run_scripts/vila/gpu_check.sh --rehearse OUT
 #       # here: the carried-wheels set-up of the GPU machine around PYTHON (a venv that mimics
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 mode=
 case "${1:-}" in --dry-run|--rehearse) mode=$1; shift ;; esac
-out=${1:?usage: gpu_check.sh [--dry-run|--rehearse] OUT}
+out=${1:?usage: gpu_check.sh [--dry-run|--rehearse] OUT [ARGS]}; shift
 tiny=()
 [ -n "$mode" ] && tiny=(--dry-run)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -49,7 +49,9 @@ PY
     printf 'Metadata-Version: 2.1\nName: tokenizers\nVersion: 0.13.3\n' > "$site/tokenizers-0.13.3.dist-info/METADATA"
   fi
   export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-  "$python" -c "import transformers, lavis, lavis_vila; print('transformers', transformers.__version__)"
+  # lavis_vila first: nothing installs lavis_vila_autoload.pth here, and importing lavis_vila puts its
+  # hook in place, which gives LAVIS what a current transformers dropped before LAVIS imports.
+  "$python" -c "import lavis_vila, lavis, transformers, torch; print('transformers', transformers.__version__, 'torch', torch.__version__)"
   if command -v nvidia-smi > /dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; fi
 fi
-exec "$python" -m lavis_vila.tools.gpu_check --out "$out" "${tiny[@]}"
+exec "$python" -m lavis_vila.tools.gpu_check --out "$out" "${tiny[@]}" "$@"
