@@ -6,6 +6,7 @@ from lavis.models import load_model_and_preprocess
 from conftest import QUESTION, tiny_batch
 from lavis_vila.prompts import localizer_prompt
 from lavis_vila.models import build_model
+from lavis_vila.models.inference_styles import BatchedInference, OfficialStyleInference, official_style
 from lavis_vila.tools import sevila_weights
 
 
@@ -84,6 +85,14 @@ def test_official_style_scores_are_the_second_generated_steps_logits():
     generated = official.t5_model.generate(inputs_embeds=embeds, attention_mask=mask, num_beams=1, max_new_tokens=2)
     forced = official.t5_model(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=generated[:, :2]).logits
     torch.testing.assert_close(scores, forced[:, -1].float(), rtol=1e-4, atol=1e-4)
+
+
+def test_the_official_style_twin_shares_every_weight_and_leaves_the_model_batched():
+    model = build_model("vila_uniform", "tiny").eval()
+    twin = official_style(model)
+    assert isinstance(twin.inference, OfficialStyleInference) and isinstance(model.inference, BatchedInference)
+    assert all(mine is its for mine, its in zip(model.parameters(), twin.parameters()))
+    assert twin.predict_answers(tiny_batch(4))["prediction"][0] in range(4)
 
 
 def test_pseudo_labels_are_exactly_the_frames_the_answerer_gets_right_alone(monkeypatch):
