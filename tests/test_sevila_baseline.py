@@ -113,7 +113,7 @@ def test_pseudo_labels_are_exactly_the_frames_the_answerer_gets_right_alone(monk
 
     monkeypatch.setattr(model, "frame_tokens", frame_tokens)
     monkeypatch.setattr(model, "option_scores", option_scores)
-    labels = model.pseudo_labels(frames, {"qa_input": ["q0", "q1"], "answer": [2, 1], "num_option": [4, 4]})
+    labels = model.objective.pseudo_labels(model, frames, {"qa_input": ["q0", "q1"], "answer": [2, 1], "num_option": [4, 4]})
     assert labels.tolist() == [[True, False, True, False, False, True], [False, True, True, True, False, False]]
     assert seen_frames == [(12, 1, 3, 4)]  # every frame on its own
     assert seen_questions == ["q0"] * 6 + ["q1"] * 6
