@@ -14,6 +14,7 @@ from lavis_vila.datasets.builders import KeyframeQABuilder
 from lavis_vila.datasets.synthetic import GeneratorError
 from lavis_vila.models import build_model
 from lavis_vila.checkpoints import CheckpointMismatchError
+from lavis_vila.stage_weights import STUDENT_PREFIXES
 from lavis_vila.tools import make_synthetic, merge_weights
 
 TRAIN_CFG = REPO_ROOT / "projects" / "vila" / "train" / "keyframe_qa_tiny_vila.yaml"
@@ -166,7 +167,7 @@ def stage1(tmp_path, name, frames):
     config = {"model": {"arch": "vila_uniform", "model_type": "tiny"},
               "datasets": {"keyframe_qa": {"vis_processor": {"train": {"num_frames": frames}}}}}
     path = tmp_path / f"{name}.pth"
-    torch.save({"model": {k: v for k, v in model.state_dict().items() if k.startswith(merge_weights.STUDENT_PREFIXES)},
+    torch.save({"model": {k: v for k, v in model.state_dict().items() if k.startswith(STUDENT_PREFIXES)},
                 "config": config}, path)
     return path
 
