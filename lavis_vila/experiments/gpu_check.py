@@ -46,6 +46,7 @@ class Settings:
     batch_size: int = 2
     eval_samples: int = 32
     timeout: float = 300  # seconds allowed for each step
+    stack_tests: tuple = STACK_TESTS  # the test files of step 0
 
 
 def write_config(path: str, data_dir: str, settings: Settings) -> str:
@@ -134,11 +135,12 @@ def bench(batch_size: int, out: str, settings: Settings) -> dict:
 def stack_tests(out: str, settings: Settings) -> dict:
     """The tests of LAVIS on this machine's own transformers (lavis_compat), HF-format weights and
     saved-model folders: quick, and what every later step relies on."""
-    command = [sys.executable, "-m", "pytest", *STACK_TESTS, "-q", "-p", "no:cacheprovider", "-o", "addopts="]
+    command = [sys.executable, "-m", "pytest", *settings.stack_tests, "-q", "-p", "no:cacheprovider", "-o", "addopts="]
     result = run_logged(command, os.path.join(out, "stack_tests.log"), settings.timeout)
     counts = dict((kind, int(n)) for n, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?)", result["output"]))
     ok = result["exit_code"] == 0 and counts.get("passed", 0) > 0
-    return {"step": "tests", "status": "ok" if ok else "failed", "exit_code": result["exit_code"],
+    return {"step": "tests", "files": list(settings.stack_tests), "status": "ok" if ok else "failed",
+            "exit_code": result["exit_code"],
             "seconds": result["seconds"], **counts, **({} if ok else {"output_tail": result["output"][-3000:]})}
 
 

@@ -25,7 +25,7 @@ def markdown(report: dict) -> str:
              f"python {report['machine']['python']}", "",
              f"ViLA {CANDIDATE_FRAMES}->{SELECTED_FRAMES}, run.amp True (fp16 autocast + GradScaler), fp16 ViT, "
              f"bf16 T5, batch {report['batch_size']}, {report['steps']} steps, torchrun --nproc_per_node=1", "",
-             *[f"tests of this stack ({', '.join(STACK_TESTS)}): {r['status']}, "
+             *[f"tests of this stack ({', '.join(r['files'])}): {r['status']}, "
                f"{', '.join(f'{r[k]} {k}' for k in ('passed', 'failed', 'skipped', 'error', 'errors') if k in r)} "
                f"in {r['seconds']} s" for r in report["steps_run"] if r["step"] == "tests"], "",
              "| runner | status | seconds | losses logged | all finite | first -> last loss | peak GPU MiB | val questions | val accuracy % |",

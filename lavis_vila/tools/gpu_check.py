@@ -21,8 +21,10 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--eval-samples", type=int, default=defaults.eval_samples)
     parser.add_argument("--timeout", type=float, default=defaults.timeout, help="seconds allowed for each step")
+    parser.add_argument("--stack-tests", nargs="+", default=list(defaults.stack_tests), help="the test files of step 0")
     args = parser.parse_args(argv)
-    report = run(args.out, Settings(args.dry_run, args.steps, args.batch_size, args.eval_samples, args.timeout))
+    report = run(args.out, Settings(args.dry_run, args.steps, args.batch_size, args.eval_samples, args.timeout,
+                                    tuple(args.stack_tests)))
     print(markdown(report))
     failed = [r for r in report["steps_run"] if r["status"] == "failed"]
     for r in failed:
