@@ -9,16 +9,24 @@ Registered names: models ``vila``, ``vila_lora``, ``vila_uniform``, ``sevila_bas
 ``vila_video_train``, ``vila_video_eval``, ``vila_question``; builders ``nextqa``, ``star``,
 ``how2qa``, ``tvqa``, ``vlep``, ``keyframe_qa``; task ``videoqa_mc``; runner ``vila_runner``.
 """
+import importlib
 import sys
 
 import lavis_vila_autoload
 
 __version__ = "0.1.0"
+# The modules whose classes carry LAVIS registry decorators, leaves first.
+REGISTERING_MODULES = (
+    "lavis_vila.processors.text", "lavis_vila.processors.video", "lavis_vila.datasets.builders",
+    "lavis_vila.models.vila_uniform", "lavis_vila.models.vila", "lavis_vila.models.vila_lora",
+    "lavis_vila.models.sevila_baseline", "lavis_vila.tasks.videoqa_mc", "lavis_vila.runners.vila_runner",
+)
 
 
 def register() -> None:
     """Import every module that registers a class with LAVIS (LAVIS registers its own first)."""
-    from lavis_vila import datasets, models, processors, runners, tasks  # noqa: F401
+    for name in REGISTERING_MODULES:
+        importlib.import_module(name)
 
 
 def _lavis_imported() -> bool:

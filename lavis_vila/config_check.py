@@ -100,10 +100,11 @@ def check_processor_section(section, where: str) -> None:
 
 def run_keys(runner_cls, task_cls) -> set:
     from lavis import tasks
-    from lavis_vila import launch
+
+    from lavis_vila import run_setup
     from lavis_vila.tasks import global_batch
 
-    readers = source_classes(runner_cls) + source_classes(task_cls) + [tasks.setup_task, launch, global_batch]
+    readers = source_classes(runner_cls) + source_classes(task_cls) + [tasks.setup_task, run_setup, global_batch]
     return keys_read(readers, names=("config", "run_cfg", "run")) | keys_read([dist_utils.init_distributed_mode],
                                                                               names=("args",))
 

@@ -51,9 +51,9 @@ def spy_on_draw_strip(monkeypatch) -> dict:
     drawn = {}
     original = explain.draw_strip
 
-    def spy(results, path, num_segments):
-        drawn.update(results=results, num_segments=num_segments)
-        original(results, path, num_segments)
+    def spy(answers, path):
+        drawn.update(answers=answers)
+        original(answers, path)
 
     monkeypatch.setattr(explain, "draw_strip", spy)
     return drawn
@@ -65,12 +65,12 @@ def test_explain_draws_all_candidate_frames_and_marks_the_chosen_ones(tmp_path, 
     explain.main(["--video", str(PANCAKE), "--question", "what is flipped?", "--options", "a pancake", "a coin",
                   "--out", str(out), "--model-type", "tiny"])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    (result,) = drawn["results"]
-    assert result["pixels"].shape[0] == 16 and drawn["num_segments"] == 4
-    assert len(result["frame_idx"]) == 4 and result["frame_idx"] == sorted(result["frame_idx"])
-    assert len(result["probabilities"]) == 16
+    (result,) = drawn["answers"]
+    assert result.pixels.shape[0] == 16 and len(result.probabilities) == 4  # 16 candidates in 4 segments
+    assert len(result.frame_idx) == 4 and result.frame_idx == sorted(result.frame_idx)
+    assert [len(segment) for segment in result.probabilities] == [4] * 4
     printed = capsys.readouterr().out
-    assert f"chosen frames (of 16 candidates): {result['frame_idx']}" in printed and "answer: Option" in printed
+    assert f"chosen frames (of 16 candidates): {result.frame_idx}" in printed and "answer: Option" in printed
 
 
 def test_explain_draws_one_strip_per_question_on_the_same_video(tmp_path, monkeypatch, capsys):
@@ -79,10 +79,10 @@ def test_explain_draws_one_strip_per_question_on_the_same_video(tmp_path, monkey
     explain.main(["--video", str(PANCAKE), "--question", "what is flipped?", "--options", "a pancake", "a coin",
                   "--question", "what colour is the pan?", "--options", "black", "red", "silver",
                   "--out", str(out), "--model-type", "tiny"])
-    first, second = drawn["results"]
-    assert (first["question"], second["question"]) == ("what is flipped?", "what colour is the pan?")
-    assert second["options"] == ["black", "red", "silver"]
-    assert torch.equal(first["pixels"], second["pixels"])
+    first, second = drawn["answers"]
+    assert (first.question, second.question) == ("what is flipped?", "what colour is the pan?")
+    assert second.options == ["black", "red", "silver"]
+    assert torch.equal(first.pixels, second.pixels)
     printed = capsys.readouterr().out
     assert printed.count("chosen frames (of 16 candidates)") == 2
 

@@ -1,17 +1,12 @@
-"""Multiple-choice video-QA datasets and their LAVIS builders."""
-from lavis_vila.annotations import AnnotationError
-from lavis_vila.datasets.builders import (
-    How2QABuilder,
-    KeyframeQABuilder,
-    MCVideoQABuilder,
-    NExTQABuilder,
-    STARBuilder,
-    TVQABuilder,
-    VLEPBuilder,
-)
-from lavis_vila.datasets.mc_video_qa import MCVideoQADataset
+"""Multiple-choice video-QA datasets and their LAVIS builders (``nextqa``, ``star``, ``how2qa``,
+``tvqa``, ``vlep``, ``keyframe_qa``). Names are re-exported lazily (``lavis_vila.lazy``)."""
+from lavis_vila.lazy import exports
 
-__all__ = [
-    "AnnotationError", "How2QABuilder", "KeyframeQABuilder", "MCVideoQABuilder", "MCVideoQADataset",
-    "NExTQABuilder", "STARBuilder", "TVQABuilder", "VLEPBuilder",
-]
+BUILDERS = "lavis_vila.datasets.builders"
+__all__ = ["AnnotationError", "How2QABuilder", "KeyframeQABuilder", "MCVideoQABuilder", "MCVideoQADataset",
+           "NExTQABuilder", "STARBuilder", "TVQABuilder", "VLEPBuilder"]
+__getattr__, __dir__ = exports(__name__, {
+    "AnnotationError": "lavis_vila.annotations", "MCVideoQADataset": "lavis_vila.datasets.mc_video_qa",
+    **dict.fromkeys(["How2QABuilder", "KeyframeQABuilder", "MCVideoQABuilder", "NExTQABuilder", "STARBuilder",
+                     "TVQABuilder", "VLEPBuilder"], BUILDERS),
+})

@@ -1,4 +1,5 @@
-"""The ``vila_runner`` runner."""
-from lavis_vila.runners.vila_runner import VilaRunner
+"""The ``vila_runner`` runner. Names are re-exported lazily (``lavis_vila.lazy``)."""
+from lavis_vila.lazy import exports
 
 __all__ = ["VilaRunner"]
+__getattr__, __dir__ = exports(__name__, {"VilaRunner": "lavis_vila.runners.vila_runner"})

@@ -32,7 +32,7 @@ from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
 from omegaconf import OmegaConf
 
-from lavis_vila import config_check  # a module, not its names: importing it may register (cycle-safe)
+from lavis_vila.config_check import check_config, config_source
 from lavis_vila.registry import register_task
 from lavis_vila.tasks.global_batch import apply_global_batch
 from lavis_vila.tasks.metrics import accuracy_metrics
@@ -88,7 +88,7 @@ class VideoQAMultipleChoiceTask(BaseTask):
     def setup_task(cls, cfg=None, **kwargs):
         """Also checks the whole config (LAVIS's ``train.py`` and ours both call this first)."""
         if cfg is not None:
-            config_check.check_config(cfg, config_check.config_source(cfg))
+            check_config(cfg, config_source(cfg))
         run = cfg.run_cfg if cfg is not None else {}
         if cfg is not None and not run.get("evaluate", False):
             apply_global_batch(run, get_world_size())
@@ -237,7 +237,7 @@ class VideoQAMultipleChoiceTask(BaseTask):
         config_path = os.path.join(output_dir, "config.json")
         if self.cfg is not None and not os.path.exists(config_path):
             with open(config_path, "w") as f:
-                json.dump({"source": config_check.config_source(self.cfg),
+                json.dump({"source": config_source(self.cfg),
                            **OmegaConf.to_container(self.cfg.config, resolve=True)}, f, indent=2)
         with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}.json"), "w") as f:
             json.dump(records, f, indent=1)

@@ -31,8 +31,9 @@ from lavis_vila.checkpoints import CheckpointError  # noqa: E402
 from lavis_vila.datasets.synthetic import generate  # noqa: E402
 from lavis_vila.models.paths import MODEL_TYPES  # noqa: E402
 from lavis_vila.prompts import answer_text  # noqa: E402
-from lavis_vila.tools.ask import STAGES, Answer, InputError, ask, read_frames  # noqa: E402
-from lavis_vila.tools.explain import draw_strip, load_vila  # noqa: E402
+from lavis_vila.frame_strip import draw_strip  # noqa: E402
+from lavis_vila import inference  # noqa: E402
+from lavis_vila.inference import STAGES, Answer, InputError, read_frames  # noqa: E402
 
 MODEL_QUEUE = "model"  # the page's and the API's requests wait in one queue for the one model
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page works offline
@@ -49,10 +50,10 @@ def example_clips(out_dir: str, count: int = 3) -> Tuple[list, list]:
     return examples, [f"keyframe_qa clip: {r['question']}" for r in records]
 
 
-def strip_image(answer: Answer, num_segments: int) -> Image.Image:
-    """explain's strip: every candidate frame, the chosen ones framed, probabilities under them."""
+def strip_image(result: Answer) -> Image.Image:
+    """The frame strip: every candidate frame, the chosen ones framed, probabilities under them."""
     buffer = io.BytesIO()
-    draw_strip([answer.explanation], buffer, num_segments)
+    draw_strip([result], buffer)
     return Image.open(buffer)
 
 
@@ -78,15 +79,15 @@ def build_app(model, model_description: str, examples: list, example_labels: lis
 
     def answer_in_page(video, question, options_text):
         try:
-            answer = ask(model, video, question, (options_text or "").splitlines())
+            result = inference.answer(model, video, question, (options_text or "").splitlines())
         except InputError as error:
             return gr.Markdown(f"**Error:** {error}", visible=True), "", None, None, ""
-        frames = read_frames(video, answer.frame_numbers)
-        captions = [f"{seconds:.2f} s (#{number})" for number, seconds in zip(answer.frame_numbers, answer.timestamps)]
-        headline = (f"### {answer_text(answer.option)}: {answer.text}\n"
-                    f"from candidates {answer.frame_idx} of {num_frames}")
+        frames = read_frames(video, result.frame_numbers)
+        captions = [f"{seconds:.2f} s (#{number})" for number, seconds in zip(result.frame_numbers, result.timestamps)]
+        headline = (f"### {answer_text(result.option)}: {result.text}\n"
+                    f"from candidates {result.frame_idx} of {num_frames}")
         return (gr.Markdown("", visible=False), headline, list(zip(frames, captions)),
-                strip_image(answer, num_segments), latency_table(answer.latency_ms))
+                strip_image(result), latency_table(result.latency_ms))
 
     def answer_api(video: FileData, question: str, options: list[str]) -> dict:
         """Answer `question` about `video`, choosing among `options` (2 to 5). Returns the chosen
@@ -94,7 +95,7 @@ def build_app(model, model_description: str, examples: list, example_labels: lis
         `frame_numbers` and `timestamps` in the video), each segment's selection `probabilities`
         and the stages' `latency_ms`."""
         try:
-            return ask(model, FileData.model_validate(video).path, question, options).to_json()
+            return inference.answer(model, FileData.model_validate(video).path, question, options).to_json()
         except InputError as error:
             raise gr.Error(str(error), print_exception=False) from None
 
@@ -136,7 +137,7 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args(argv)
     try:
-        model = load_vila(args.checkpoint, args.model_type)
+        model = inference.load("vila", args.model_type, args.checkpoint, config_key="--checkpoint")
     except (CheckpointError, FileNotFoundError) as error:
         parser.exit(1, f"app: {error}\n")
     with tempfile.TemporaryDirectory(prefix="vila_app_examples_") as examples_dir:

@@ -215,15 +215,16 @@ def time_systems(rows: list, checkpoints: dict, args, progress: Progress) -> Non
 
 
 def draw_example(checkpoint: Path, data_dir: str, path: Path) -> None:
-    from lavis_vila.tools.explain import draw_strip, explain
+    from lavis_vila.frame_strip import draw_strip
+    from lavis_vila.inference import answer, load
 
     record = load_annotations(str(Path(data_dir) / "val.json"))[0]
-    model = build_model_from_checkpoint(str(checkpoint)).eval()
-    result = explain(model, str(Path(data_dir) / "videos" / f"{record['video']}.mp4"), record["question"],
-                     [record[f"a{i}"] for i in range(record["num_option"])])
-    draw_strip([result], str(path), model.num_selected_frames)
-    print(f"frame strip for {record['qid']} (key frames {record['key_frames']}): chose {result['frame_idx']}, "
-          f"answered {result['answer_text']!r} (truth {record['a' + str(record['answer'])]!r}) -> {path}")
+    model = load("vila", checkpoint=str(checkpoint))
+    result = answer(model, str(Path(data_dir) / "videos" / f"{record['video']}.mp4"), record["question"],
+                    [record[f"a{i}"] for i in range(record["num_option"])])
+    draw_strip([result], str(path))
+    print(f"frame strip for {record['qid']} (key frames {record['key_frames']}): chose {result.frame_idx}, "
+          f"answered {result.text!r} (truth {record['a' + str(record['answer'])]!r}) -> {path}")
 
 
 def mean_std(values) -> str:

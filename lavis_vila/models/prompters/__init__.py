@@ -3,27 +3,17 @@
 - ``segment``: the paper's design (a), one frame per segment (the default).
 - ``free_form``: the paper's design (b), K frames anywhere.
 - ``question_aware``: ours, one frame per segment scored with the question.
+
+Names are re-exported lazily (``lavis_vila.lazy``).
 """
-import inspect
+from lavis_vila.lazy import exports
 
-from lavis_vila.models.prompters.base import FrameSelection, Prompter
-from lavis_vila.models.prompters.free_form import FreeFormPrompter
-from lavis_vila.models.prompters.question_aware import QuestionAwarePrompter
-from lavis_vila.models.prompters.segment import SegmentPrompter
-
-PROMPTERS = {"segment": SegmentPrompter, "free_form": FreeFormPrompter, "question_aware": QuestionAwarePrompter}
-
-
-def build_prompter(name: str, options: dict, **common) -> Prompter:
-    """``PROMPTERS[name](**common, **options)``: ``common`` are the arguments every prompter takes
-    (``Prompter``), ``options`` the model config's ``prompter_options``, the prompter's own."""
-    if name not in PROMPTERS:
-        raise ValueError(f"frame_prompter must be one of {sorted(PROMPTERS)}, got {name!r}")
-    own = set(inspect.signature(PROMPTERS[name].__init__).parameters) - set(common) - {"self"}
-    unknown = sorted(set(options) - own)
-    if unknown:
-        raise ValueError(f"prompter_options {unknown} are not options of frame_prompter {name!r} "
-                         f"(its options: {sorted(own) or 'none'})")
-    return PROMPTERS[name](**common, **options)
-
-__all__ = ["PROMPTERS", "build_prompter", "FrameSelection", "Prompter", "FreeFormPrompter", "QuestionAwarePrompter", "SegmentPrompter"]
+__all__ = ["PROMPTERS", "build_prompter", "FrameSelection", "Prompter", "FreeFormPrompter", "QuestionAwarePrompter",
+           "SegmentPrompter"]
+__getattr__, __dir__ = exports(__name__, {
+    "PROMPTERS": "lavis_vila.models.prompters.build", "build_prompter": "lavis_vila.models.prompters.build",
+    "FrameSelection": "lavis_vila.models.prompters.base", "Prompter": "lavis_vila.models.prompters.base",
+    "FreeFormPrompter": "lavis_vila.models.prompters.free_form",
+    "QuestionAwarePrompter": "lavis_vila.models.prompters.question_aware",
+    "SegmentPrompter": "lavis_vila.models.prompters.segment",
+})

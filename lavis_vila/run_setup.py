@@ -1,0 +1,52 @@
+"""The run-section settings that ``python -m lavis_vila.train`` reads when it launches: the process
+group, the seed, the runner and the job folder's id. ``config_check`` reads this module's source
+for the ``run`` keys it knows.
+
+Under ``torchrun`` the process group uses nccl when the run is on GPU and gloo on CPU
+(LAVIS's ``init_distributed_mode`` always asks for nccl).
+"""
+import datetime
+import logging
+import os
+import secrets
+
+import torch
+import torch.distributed as dist
+from lavis.common.dist_utils import setup_for_distributed
+
+DEFAULT_RUNNER, DEFAULT_SEED = "vila_runner", 42
+
+
+def runner_name(run_cfg) -> str:
+    return run_cfg.get("runner", DEFAULT_RUNNER)
+
+
+def run_seed(run_cfg) -> int:
+    return int(run_cfg.get("seed", DEFAULT_SEED))
+
+
+def init_distributed(run_cfg) -> None:
+    """Join the torchrun process group if there is one; record the layout in ``run_cfg``."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        run_cfg.distributed, run_cfg.gpu, run_cfg.rank, run_cfg.world_size = False, None, 0, 1
+        return
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    on_gpu = torch.cuda.is_available() and str(run_cfg.get("device", "cuda")).startswith("cuda")
+    backend = "nccl" if on_gpu else "gloo"
+    if on_gpu:
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend, init_method=run_cfg.get("dist_url", "env://"), world_size=world_size,
+                            rank=rank, timeout=datetime.timedelta(hours=2))
+    run_cfg.distributed, run_cfg.gpu, run_cfg.rank, run_cfg.world_size = True, local_rank, rank, world_size
+    setup_for_distributed(rank == 0)
+    logging.info("process group: rank %d of %d, backend %s", rank, world_size, backend)
+
+
+def job_id() -> str:
+    """A timestamp plus a random suffix, so runs started together get their own folders; every
+    rank takes rank 0's, so all ranks write to one folder."""
+    stamp = [f"{datetime.datetime.now():%Y%m%d%H%M%S}_{secrets.token_hex(3)}"]
+    if dist.is_initialized():
+        dist.broadcast_object_list(stamp, src=0)
+    return stamp[0]
