@@ -88,8 +88,8 @@ def make_saved_model(workdir: Path) -> None:
     from lavis_vila.tools import export
 
     model = build_model("vila", "tiny")
-    frozen = {name for name, parameter in model.named_parameters() if not parameter.requires_grad}
-    weights = {name: tensor for name, tensor in model.state_dict().items() if name not in frozen}
+    weights = {name: tensor.detach() for name, tensor in model.state_dict(keep_vars=True).items()
+               if not (isinstance(tensor, torch.nn.Parameter) and not tensor.requires_grad)}  # as training saves
     config = OmegaConf.to_container(OmegaConf.load(type(model).default_config_path("tiny")), resolve=True)
     checkpoint = workdir / "checkpoint_best.pth"
     torch.save({"model": weights, "config": {"model": config["model"]}}, checkpoint)
