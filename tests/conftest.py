@@ -1,4 +1,9 @@
+import contextlib
+import io
+import logging
 import os
+import traceback
+from dataclasses import dataclass
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -51,3 +56,40 @@ def train_step(model, optimizer, batch) -> float:
     loss.backward()
     optimizer.step()
     return loss.item()
+
+
+@dataclass
+class Launched:
+    """What ``python -m lavis_vila.train|evaluate`` would have given: exit code, printed output, log."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def launch_in_process(module: str, argv: list, cwd=None) -> Launched:
+    """Run ``python -m <module> <argv>`` (``lavis_vila.train`` or ``.evaluate``) in this process: the
+    launcher is what is tested, not the interpreter's start (a few seconds of importing each time).
+    Its log lines and a failure's traceback come back as ``stderr``, an exception as exit code 1."""
+    from lavis_vila import launch
+
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    root = logging.getLogger()
+    level, previous_dir = root.level, os.getcwd()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(io.StringIO()) as stdout:
+            try:
+                launch.main([str(arg) for arg in argv], evaluate=module == "lavis_vila.evaluate")
+                code, failure = 0, ""
+            except Exception:
+                code, failure = 1, traceback.format_exc()
+    finally:
+        os.chdir(previous_dir)
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return Launched(code, stdout.getvalue(), log.getvalue() + failure)

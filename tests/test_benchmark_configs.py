@@ -4,19 +4,16 @@ config) with the smoke options: ``model.model_type=tiny`` offline on the CPU."""
 import csv
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import PANCAKE, REPO_ROOT
+from conftest import PANCAKE, REPO_ROOT, launch_in_process
 from lavis_vila.tools import prepare
 
 pytestmark = pytest.mark.slow
 PROJECT = REPO_ROOT / "projects" / "vila"
 SMOKE = ["model.model_type=tiny", "model.load_finetuned=False", "model.finetuned=null", "run.device=cpu",
          "run.num_workers=0", "run.batch_size_eval=2"]
-ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
 
 
 def write_nextqa(folder):
@@ -93,9 +90,8 @@ def prepared(dataset, tmp_path, *splits):
 
 
 def launch(module, cfg, dataset, root, out, *options):
-    return subprocess.run([sys.executable, "-m", module, "--cfg-path", str(cfg), "--options", *SMOKE,
-                           f"datasets.{dataset}.data_root={root}", f"run.output_dir={out}", *options],
-                          capture_output=True, text=True, cwd=REPO_ROOT, env=ENV)
+    return launch_in_process(module, ["--cfg-path", cfg, "--options", *SMOKE, f"datasets.{dataset}.data_root={root}",
+                                      f"run.output_dir={out}", *options])
 
 
 @pytest.mark.parametrize("dataset", sorted(BENCHMARKS))

@@ -32,7 +32,7 @@ def test_the_loss_is_the_mean_squared_error_to_the_teacher():
     assert distiller(STUDENT, TEACHER).item() == pytest.approx(((decoded - TEACHER) ** 2).mean().item(), rel=1e-6)
 
 
-def test_gradients_reach_the_decoder_and_the_student_but_not_the_teacher():
+def test_the_loss_passes_gradients_to_the_decoder_the_student_and_a_teacher_that_requires_them():
     distiller = seeded_distiller()
     student, teacher = STUDENT.clone().requires_grad_(), TEACHER.clone().requires_grad_()
     distiller(student, teacher).backward()

@@ -4,7 +4,7 @@ import torch
 
 from conftest import tiny_batch, train_step
 from lavis_vila.models import build_model
-from lavis_vila.tools import merge_weights
+from lavis_vila import stage_weights
 
 VILA_TRAINABLE = {"frame_prompter", "Qformer", "query_tokens", "t5_proj", "ln_vision", "distiller"}
 
@@ -73,10 +73,10 @@ def test_tiny_vila_lora_overfits_eight_clips_with_only_its_trainable_parts_learn
 
 
 def test_merge_weights_carries_the_students_adapters(lora, tmp_path):
-    student = {k: v for k, v in lora.state_dict().items() if k.startswith(merge_weights.STUDENT_PREFIXES) and "_T" not in k}
+    student = {k: v for k, v in lora.state_dict().items() if k.startswith(stage_weights.STUDENT_PREFIXES) and "_T" not in k}
     adapters = {k: torch.randn_like(v) for k, v in lora.state_dict().items() if ".lora_" in k}
     teacher = {k: v for k, v in student.items() if not k.startswith("ln_vision.")}
-    merged = merge_weights.merge(teacher, {**student, **adapters})
+    merged = stage_weights.merge(teacher, {**student, **adapters})
     assert adapters and all(torch.equal(merged[k], v) for k, v in adapters.items())
     result = build_model("vila_lora", "tiny").load_state_dict(merged, strict=False)
     assert not [k for k in result.missing_keys if ".lora_" in k] and not result.unexpected_keys

@@ -1,28 +1,23 @@
 """Nothing lost, nothing silent: user folders survive, typos and wrong checkpoints are errors."""
 import argparse
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 from lavis.common.config import Config
 from omegaconf import OmegaConf
 
-from conftest import REPO_ROOT, tiny_batch
+from conftest import REPO_ROOT, launch_in_process, tiny_batch
 from lavis_vila.checkpoints import CheckpointError
 from lavis_vila.config_check import ConfigError, check_config
 from lavis_vila.datasets.builders import KeyframeQABuilder
 from lavis_vila.datasets.synthetic import GeneratorError
 from lavis_vila.models import build_model
 from lavis_vila.checkpoints import CheckpointMismatchError
+from lavis_vila.stage_weights import STUDENT_PREFIXES
 from lavis_vila.tools import make_synthetic, merge_weights
 
 TRAIN_CFG = REPO_ROOT / "projects" / "vila" / "train" / "keyframe_qa_tiny_vila.yaml"
-
-
-def run_tool(*args):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=REPO_ROOT)
 
 
 # ---------------------------------------------------------------- never delete what we did not create
@@ -77,8 +72,8 @@ def test_keys_read_by_lavis_runner_base_stay_valid():
 
 
 def test_the_launcher_rejects_a_typo_before_training_naming_the_yaml(tmp_path):
-    result = run_tool("lavis_vila.train", "--cfg-path", str(TRAIN_CFG), "--options", "model.num_selected_frame=2",
-                      f"run.output_dir={tmp_path}")
+    result = launch_in_process("lavis_vila.train", ["--cfg-path", TRAIN_CFG, "--options", "model.num_selected_frame=2",
+                                                    f"run.output_dir={tmp_path}"])
     assert result.returncode != 0
     assert f"{TRAIN_CFG} (with --options): model: unknown key 'num_selected_frame'" in result.stderr
     assert not any(tmp_path.iterdir())
@@ -172,7 +167,7 @@ def stage1(tmp_path, name, frames):
     config = {"model": {"arch": "vila_uniform", "model_type": "tiny"},
               "datasets": {"keyframe_qa": {"vis_processor": {"train": {"num_frames": frames}}}}}
     path = tmp_path / f"{name}.pth"
-    torch.save({"model": {k: v for k, v in model.state_dict().items() if k.startswith(merge_weights.STUDENT_PREFIXES)},
+    torch.save({"model": {k: v for k, v in model.state_dict().items() if k.startswith(STUDENT_PREFIXES)},
                 "config": config}, path)
     return path
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CORRUPTED, PANCAKE, REPO_ROOT
+from conftest import CORRUPTED, PANCAKE, REPO_ROOT, launch_in_process
 from lavis_vila.datasets.synthetic import event_frame_seen, generate
 from lavis_vila.tools import explain, selection_trace
 
@@ -31,11 +31,14 @@ def options(data, out, *extra):
             "run.batch_size_train=8", "run.batch_size_eval=4", "run.warmup_steps=2", "run.log_freq=2", *extra]
 
 
-def launch(module, cfg, *args, check=True, torchrun=False, cwd=REPO_ROOT):
-    prefix = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]  # a free port
-              if torchrun else [sys.executable])
-    result = subprocess.run([*prefix, "-m", module, "--cfg-path", str(cfg), *args],
-                            capture_output=True, text=True, env=ENV, cwd=cwd)
+def launch(module, cfg, *args, check=True, torchrun=False, cwd=None):
+    """The launcher in this process (``launch_in_process``), or under ``torchrun`` with 2 processes."""
+    if torchrun:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",  # a free port
+                   "-m", module, "--cfg-path", str(cfg), *args]
+        result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=cwd or REPO_ROOT)
+    else:
+        result = launch_in_process(module, ["--cfg-path", cfg, *args], cwd)
     if check and result.returncode != 0:
         pytest.fail(f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result

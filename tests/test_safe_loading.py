@@ -1,11 +1,10 @@
 """Loading a checkpoint never runs code: every entry point reads .pth files with weights_only=True."""
-import subprocess
 import sys
 
 import pytest
 import torch
 
-from conftest import PANCAKE, REPO_ROOT
+from conftest import PANCAKE, launch_in_process
 from lavis_vila.checkpoints import UnsafeCheckpointError
 from lavis_vila.models import build_model
 from lavis_vila.tools import convert_checkpoint, explain, merge_weights
@@ -61,14 +60,13 @@ def test_explain_refuses_a_checkpoint_that_would_run_code(malicious, tmp_path, c
 @pytest.mark.slow
 def test_resume_refuses_a_checkpoint_that_would_run_code(malicious, tmp_path):
     from lavis_vila.datasets.synthetic import generate
-    from test_pipeline import ENV, TRAIN_CFG
+    from test_pipeline import TRAIN_CFG
 
     path, marker = malicious
     data = generate(str(tmp_path / "kq"), seed=2, num_train=8, num_val=4)
-    result = subprocess.run(
-        [sys.executable, "-m", "lavis_vila.train", "--cfg-path", str(TRAIN_CFG), "--options",
-         f"datasets.keyframe_qa.data_dir={data}", f"run.output_dir={tmp_path / 'out'}", f"run.resume_ckpt_path={path}"],
-        capture_output=True, text=True, env=ENV, cwd=REPO_ROOT)
+    result = launch_in_process("lavis_vila.train", [
+        "--cfg-path", TRAIN_CFG, "--options", f"datasets.keyframe_qa.data_dir={data}",
+        f"run.output_dir={tmp_path / 'out'}", f"run.resume_ckpt_path={path}"])
     assert result.returncode != 0
     assert f"run.resume_ckpt_path: refused to load '{path}'" in result.stderr
     assert not marker.exists()

@@ -6,6 +6,7 @@ from lavis.models import load_model_and_preprocess
 from conftest import QUESTION, tiny_batch
 from lavis_vila.prompts import localizer_prompt
 from lavis_vila.models import build_model
+from lavis_vila.models.inference_styles import BatchedInference, OfficialStyleInference, official_style
 from lavis_vila.tools import sevila_weights
 
 
@@ -86,6 +87,14 @@ def test_official_style_scores_are_the_second_generated_steps_logits():
     torch.testing.assert_close(scores, forced[:, -1].float(), rtol=1e-4, atol=1e-4)
 
 
+def test_the_official_style_twin_shares_every_weight_and_leaves_the_model_batched():
+    model = build_model("vila_uniform", "tiny").eval()
+    twin = official_style(model)
+    assert isinstance(twin.inference, OfficialStyleInference) and isinstance(model.inference, BatchedInference)
+    assert all(mine is its for mine, its in zip(model.parameters(), twin.parameters()))
+    assert twin.predict_answers(tiny_batch(4))["prediction"][0] in range(4)
+
+
 def test_pseudo_labels_are_exactly_the_frames_the_answerer_gets_right_alone(monkeypatch):
     model = build_model("sevila_baseline", "tiny", num_candidate_frames=6, num_selected_frames=2, train_localizer=True)
     # Hand-built frame features: frame (b, t) shows the option a stand-in answerer reads from it.
@@ -104,7 +113,7 @@ def test_pseudo_labels_are_exactly_the_frames_the_answerer_gets_right_alone(monk
 
     monkeypatch.setattr(model, "frame_tokens", frame_tokens)
     monkeypatch.setattr(model, "option_scores", option_scores)
-    labels = model.pseudo_labels(frames, {"qa_input": ["q0", "q1"], "answer": [2, 1], "num_option": [4, 4]})
+    labels = model.objective.pseudo_labels(model, frames, {"qa_input": ["q0", "q1"], "answer": [2, 1], "num_option": [4, 4]})
     assert labels.tolist() == [[True, False, True, False, False, True], [False, True, True, True, False, False]]
     assert seen_frames == [(12, 1, 3, 4)]  # every frame on its own
     assert seen_questions == ["q0"] * 6 + ["q1"] * 6

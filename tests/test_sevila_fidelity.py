@@ -11,6 +11,7 @@ from lavis_vila.datasets.mc_video_qa import MCVideoQADataset
 from lavis_vila.models import build_model
 from lavis_vila.models.backbones import load_architecture
 from lavis_vila.prompts import vlep_localizer_prompt
+from lavis_vila.stage_weights import ANSWERER_PREFIXES, LOCALIZER_PREFIXES, LOCALIZER_SLOTS, renamed
 
 FROZEN_BACKBONES = ("visual_encoder.", "t5_model.")
 
@@ -123,3 +124,17 @@ def test_sevila_architecture_answers_end_to_end_and_self_refines(sevila):
                            train_localizer=True).train()
     refining(sevila_batch() | {"answer": [0, 1]})["loss"].backward()
     assert refining.ln_vision_loc.weight.grad is not None and refining.ln_vision.weight.grad is None
+
+
+def test_a_checkpoint_without_localizer_fills_every_localizer_slot_ln_vision_loc_included_from_the_answerer(tmp_path):
+    source = build_model("sevila_baseline", "sevila_tiny")
+    with torch.no_grad():
+        source.ln_vision.weight.mul_(2.0)  # unlike the fresh model's ln_vision_loc
+    answerer = {k: v for k, v in source.state_dict().items()
+                if k.startswith(ANSWERER_PREFIXES) and not k.startswith(LOCALIZER_PREFIXES)}
+    torch.save({"model": answerer}, tmp_path / "answerer.pth")
+    state = build_model("sevila_baseline", "sevila_tiny", load_finetuned=True,
+                        finetuned=str(tmp_path / "answerer.pth")).state_dict()
+    expected = renamed(answerer, LOCALIZER_SLOTS)
+    assert set(expected) == {k for k in state if k.startswith(LOCALIZER_PREFIXES)}
+    assert all(torch.equal(state[k], v) for k, v in expected.items())

@@ -5,12 +5,13 @@ import torch
 
 from conftest import PANCAKE
 from lavis_vila.models import build_model
+from lavis_vila import stage_weights
 from lavis_vila.tools import explain, merge_weights
 
 
 def stage1_checkpoint(tmp_path, name, model_type="tiny", **overrides):
     model = build_model("vila_uniform", model_type, **overrides)
-    trainable = {k: v for k, v in model.state_dict().items() if k.startswith(merge_weights.STUDENT_PREFIXES)}
+    trainable = {k: v for k, v in model.state_dict().items() if k.startswith(stage_weights.STUDENT_PREFIXES)}
     path = tmp_path / f"{name}.pth"
     torch.save({"model": trainable}, path)
     return path, model
@@ -35,16 +36,21 @@ def test_merged_checkpoint_fills_every_student_and_teacher_slot_of_vila(tmp_path
 def test_mismatched_architectures_are_refused_naming_the_keys(tmp_path):
     teacher, _ = stage1_checkpoint(tmp_path, "teacher")
     student, _ = stage1_checkpoint(tmp_path, "student", num_query_token=4)
-    with pytest.raises(merge_weights.MergeError, match=r"shapes differ: \['query_tokens: .* \(1, 8, 64\) vs .* \(1, 4, 64\)'"):
-        merge_weights.merge_files(str(teacher), str(student), str(tmp_path / "m.pth"))
+    with pytest.raises(stage_weights.MergeError, match=r"shapes differ: \['query_tokens: .* \(1, 8, 64\) vs .* \(1, 4, 64\)'"):
+        stage_weights.merge_files(str(teacher), str(student), str(tmp_path / "m.pth"))
 
 
 def test_a_checkpoint_without_qformer_weights_is_refused(tmp_path):
     path = tmp_path / "empty.pth"
     torch.save({"model": {"ln_vision.weight": torch.ones(3)}}, path)
     teacher, _ = stage1_checkpoint(tmp_path, "teacher")
-    with pytest.raises(merge_weights.MergeError, match=r"empty.pth has no 'Qformer.\*' weights"):
-        merge_weights.merge_files(str(teacher), str(path), str(tmp_path / "m.pth"))
+    with pytest.raises(stage_weights.MergeError, match=r"empty.pth has no 'Qformer.\*' weights"):
+        stage_weights.merge_files(str(teacher), str(path), str(tmp_path / "m.pth"))
+
+
+def test_slot_renaming_moves_each_slot_and_leaves_entries_already_in_a_slot_out():
+    state = {"query_tokens": 1, "query_tokens_T": 2, "Qformer.a": 3, "ln_vision.w": 4}
+    assert stage_weights.renamed(state, stage_weights.TEACHER_SLOTS) == {"query_tokens_T": 1, "Qformer_T.a": 3}
 
 
 def spy_on_draw_strip(monkeypatch) -> dict:

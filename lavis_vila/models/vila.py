@@ -25,6 +25,7 @@ from lavis_vila.models.paths import model_config_paths
 from lavis_vila.models.stage_timing import PROMPTER, stage
 from lavis_vila.models.video_instruct import FrameChoice, StudentPass, VideoInstructModel, freeze
 from lavis_vila.registry import register_model
+from lavis_vila.stage_weights import TEACHER_SLOTS, renamed
 
 
 @register_model("vila")
@@ -99,7 +100,7 @@ class ViLA(VideoInstructModel):
                 student_tokens=num_queries * num_selected_frames,
                 teacher_tokens=num_queries * num_candidate_frames,
             )
-        # Teacher slots, filled from the stage-1 T-frame model by tools.merge_weights.
+        # Teacher slots (stage_weights.TEACHER_SLOTS), filled from the stage-1 T-frame model by tools.merge_weights.
         if not teacher_shares_student_qformer:
             self.Qformer_T = copy.deepcopy(self.Qformer)
             freeze(self.Qformer_T)
@@ -112,11 +113,9 @@ class ViLA(VideoInstructModel):
     def teacher_parameter_names(self) -> list:
         """Teacher parameters whose student counterpart trains: what stage 1 learns and
         ``merge_weights`` carries (not, for example, the Q-Former's unused language-model head)."""
-        trainable = {name for name, param in self.named_parameters() if param.requires_grad}
-        student_of = {"Qformer_T.": "Qformer.", "query_tokens_T": "query_tokens", "t5_proj_T.": "t5_proj."}
-        return [name for name, _ in self.named_parameters()
-                for teacher, student in student_of.items()
-                if name.startswith(teacher) and student + name[len(teacher):] in trainable]
+        trainable = [name for name, param in self.named_parameters() if param.requires_grad]
+        teacher_slots_of_trainable = set(renamed(dict.fromkeys(trainable), TEACHER_SLOTS))
+        return [name for name, _ in self.named_parameters() if name in teacher_slots_of_trainable]
 
     def load_checkpoint(self, url_or_filename: str, config_key: str = "checkpoint", partial: bool = False):
         """Also records which teacher slots the checkpoint left unfilled: distilling from them would

@@ -23,16 +23,8 @@ class ViLALoRA(ViLA):
 
     PRETRAINED_MODEL_CONFIG_DICT = model_config_paths("vila_lora")
 
-    def __init__(
-        self,
-        *,
-        lora_r: int = 16,
-        lora_alpha: int = 32,
-        lora_dropout: float = 0.05,
-        lora_target_modules: tuple = ("q", "v"),
-        empty: bool = False,
-        **vila_kwargs,
-    ):
+    def __init__(self, *, lora_r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0.05,
+                 lora_target_modules: tuple = ("q", "v"), empty: bool = False, **vila_kwargs):
         super().__init__(empty=empty, **vila_kwargs)
         from peft import LoraConfig, TaskType, get_peft_model  # here: registering the models needs no peft
 

@@ -31,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from lavis_vila.models import build_model
 from lavis_vila.models.prompters import PROMPTERS, build_prompter
 from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokenizer
+from lavis_vila.models.inference_styles import official_style
 from lavis_vila.models.paths import MODEL_TYPES
 from lavis_vila.models.precision import DTYPES
 from lavis_vila.prompts import mc_prompt
@@ -118,8 +119,7 @@ def build_models(model_type: str, device: torch.device, dtype: torch.dtype, empt
         else:
             materialize(model, device, dtype)
         model.eval()
-    models["vila_8_official"] = copy.copy(models["vila_8"])
-    models["vila_8_official"].official_style = True
+    models["vila_8_official"] = official_style(models["vila_8"])
     for layer in early_layers(shared):
         for frames in (8, 32):
             models[f"vila_{frames}_layer{layer}"] = copy.copy(models[f"vila_{frames}"])

@@ -36,6 +36,24 @@ def gumbel_noise(like: torch.Tensor) -> torch.Tensor:
     return -torch.empty_like(like).exponential_().log()
 
 
+def gather_selected(mask: torch.Tensor, frame_features: torch.Tensor) -> torch.Tensor:
+    """``gradient: selected`` (the official code): each chosen frame (B, T, N, C) -> (B, K, N, C) is
+    indexed out and scaled by its mask entry (B, K, T), so only the K chosen entries get a gradient."""
+    chosen = mask.argmax(-1, keepdim=True)  # (B, K, 1)
+    chosen_mask = mask.gather(-1, chosen)  # (B, K, 1), all ones, carrying the gradient
+    index = chosen[..., None].expand(-1, -1, *frame_features.shape[2:])  # (B, K, N, C)
+    return frame_features.gather(1, index) * chosen_mask[..., None]
+
+
+def gather_weighted(mask: torch.Tensor, frame_features: torch.Tensor) -> torch.Tensor:
+    """``gradient: all``: a sum over the candidates (B, T, N, C) weighted by the mask (B, K, T), so
+    every entry a row can choose gets a gradient."""
+    return torch.einsum("bkt,btnc->bknc", mask, frame_features)  # (B, K, N, C)
+
+
+GATHERS = {"selected": gather_selected, "all": gather_weighted}
+
+
 class Prompter(nn.Module):
     """Base class: K of T frames, and ``gather`` with the chosen straight-through gradient.
 
@@ -46,7 +64,7 @@ class Prompter(nn.Module):
         num_selected_frames: K.
         question_dim: D of the question embedding ``forward`` gets when ``reads_question``.
         gradient: which mask entries the straight-through gradient reaches in ``gather``:
-            ``"selected"`` (the official code) or ``"all"``.
+            ``"selected"`` (the official code) or ``"all"`` (``GATHERS``).
 
     ``forward(frame_features (B, T, N, C), temperature, sample, question)`` returns a
     ``FrameSelection``: sampled in training (``sample`` defaults to ``self.training``), else
@@ -58,7 +76,7 @@ class Prompter(nn.Module):
     def __init__(self, *, num_tokens: int, num_candidate_frames: int, num_selected_frames: int,
                  vision_width: int = 0, question_dim: int = 0, gradient: str = "selected"):
         super().__init__()
-        if gradient not in ("selected", "all"):
+        if gradient not in GATHERS:
             raise ValueError(f"prompter_gradient must be 'selected' or 'all', got {gradient!r}")
         if not 1 <= num_selected_frames <= num_candidate_frames:
             raise ValueError(f"num_selected_frames ({num_selected_frames}) must be 1 to num_candidate_frames "
@@ -68,20 +86,9 @@ class Prompter(nn.Module):
         self.question_dim = question_dim
         self.num_candidate_frames = num_candidate_frames
         self.num_selected_frames = num_selected_frames
-        self.gradient = gradient
+        self.gather_masked = GATHERS[gradient]
 
     def gather(self, frame_features: torch.Tensor, selection: FrameSelection) -> torch.Tensor:
-        """Apply the mask: (B, T, N, C) -> (B, K, N, C), keeping temporal order.
-
-        The forward value is the chosen frames either way; ``self.gradient`` says which mask entries
-        the straight-through gradient reaches. ``"selected"`` (the official code): the chosen frame is
-        indexed out and scaled by its mask entry, so only the K chosen entries get a gradient.
-        ``"all"``: a weighted sum over the candidates, so every entry a row can choose does.
-        """
-        mask = selection.mask.to(frame_features.dtype)  # (B, K, T)
-        if self.gradient == "all":
-            return torch.einsum("bkt,btnc->bknc", mask, frame_features)
-        chosen = mask.argmax(-1, keepdim=True)  # (B, K, 1)
-        chosen_mask = mask.gather(-1, chosen)  # (B, K, 1), all ones, carrying the gradient
-        index = chosen[..., None].expand(-1, -1, *frame_features.shape[2:])  # (B, K, N, C)
-        return frame_features.gather(1, index) * chosen_mask[..., None]
+        """Apply the mask: (B, T, N, C) -> (B, K, N, C), keeping temporal order. The forward value
+        is the chosen frames either way; ``gradient`` chose which mask entries the gradient reaches."""
+        return self.gather_masked(selection.mask.to(frame_features.dtype), frame_features)

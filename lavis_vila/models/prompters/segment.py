@@ -23,6 +23,31 @@ from lavis_vila.models.precision import autocast_to
 from lavis_vila.models.prompters.base import FrameSelection, Prompter
 
 
+class PerSegmentScorer:
+    """``scorer: segment``: the MLP reads a segment's S frames at once and gives S logits."""
+
+    def widths(self, num_tokens: int, segment_len: int) -> tuple:
+        """(input, output) widths of the MLP: (S*N, S)."""
+        return num_tokens * segment_len, segment_len
+
+    def arrange(self, pooled: torch.Tensor) -> torch.Tensor:
+        return pooled.flatten(2)  # (B, K, S, N) -> (B, K, S*N)
+
+
+class PerFrameScorer:
+    """``scorer: frame``: the MLP reads one frame and gives its logit."""
+
+    def widths(self, num_tokens: int, segment_len: int) -> tuple:
+        """(input, output) widths of the MLP: (N, 1)."""
+        return num_tokens, 1
+
+    def arrange(self, pooled: torch.Tensor) -> torch.Tensor:
+        return pooled  # (B, K, S, N)
+
+
+SCORERS = {"segment": PerSegmentScorer, "frame": PerFrameScorer}
+
+
 class SegmentPrompter(Prompter):
     """Scores T candidate frames and keeps one per segment.
 
@@ -36,21 +61,19 @@ class SegmentPrompter(Prompter):
         super().__init__(num_tokens=num_tokens, num_candidate_frames=num_candidate_frames,
                          num_selected_frames=num_selected_frames, vision_width=vision_width, question_dim=question_dim,
                          gradient=gradient)
-        if scorer not in ("segment", "frame"):
+        if scorer not in SCORERS:
             raise ValueError(f"prompter_options.scorer must be 'segment' or 'frame', got {scorer!r}")
-        self.scorer = scorer
+        self.scorer = SCORERS[scorer]()
         self.num_segments = num_selected_frames
         self.segment_len = segment_length(num_candidate_frames, num_selected_frames)
-        per_frame = scorer == "frame"
-        self.pool = nn.Linear(num_tokens * (1 if per_frame else self.segment_len), self.segment_len)
+        in_width, out_width = self.scorer.widths(num_tokens, self.segment_len)
+        self.pool = nn.Linear(in_width, self.segment_len)
         self.norm = nn.LayerNorm(self.segment_len)
-        self.score = nn.Linear(self.segment_len, 1 if per_frame else self.segment_len)
+        self.score = nn.Linear(self.segment_len, out_width)
 
     def segment_logits(self, pooled: torch.Tensor) -> torch.Tensor:
         """(B, K, S, N) channel-averaged frames -> (B, K, S) logits."""
-        if self.scorer == "segment":
-            pooled = pooled.flatten(2)  # (B, K, S*N)
-        logits = self.score(F.relu(self.norm(self.pool(pooled))))  # (B, K, S, 1) or (B, K, S)
+        logits = self.score(F.relu(self.norm(self.pool(self.scorer.arrange(pooled)))))  # (B, K, S, 1) or (B, K, S)
         return logits.reshape(*pooled.shape[:2], self.segment_len)
 
     def forward(self, frame_features: torch.Tensor, temperature: float = 1.0, sample: bool = None,
