@@ -87,7 +87,7 @@ def load_checkpoint_file(source: str, config_key: str, map_location="cpu", mmap:
                 f"{config_key}: refused to load '{path}': it holds objects other than tensors, numbers, strings "
                 f"and plain containers ({unsafe.group(1)}), and unpickling them could run code. If you trust the "
                 f"file, write a copy of its weights that loads safely: python -m lavis_vila.tools.convert_checkpoint "
-                f"--trust '{path}' weights.pth, then set {config_key} to weights.pth") from None
+                f"--trust '{path}' --out weights.pth, then set {config_key} to weights.pth") from None
         detail = next((line.strip() for line in message.splitlines() if line.strip()), "")
         if "WeightsUnpickler error" in message:
             detail = message.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]

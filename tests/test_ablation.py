@@ -1,9 +1,10 @@
-"""tools.ablation: the prompter ablation on keyframe_qa's two-event variant."""
+"""experiments.ablation (tools.ablation): the prompter ablation on keyframe_qa's two-event variant."""
 import json
 
 import pytest
 
-from lavis_vila.tools import ablation, demo
+from lavis_vila.experiments import ablation, stages
+from lavis_vila.tools import ablation as ablation_tool
 
 
 def test_accuracy_by_asked_event_splits_questions_by_which_event_in_time_they_ask_about(tmp_path):
@@ -27,7 +28,7 @@ def test_each_prompter_is_trained_with_its_own_model_options():
 @pytest.mark.slow
 def test_a_reduced_ablation_trains_every_prompter_and_writes_table_json_and_plot(tmp_path, capsys):
     out = tmp_path / "ablation"
-    rows = ablation.main(["--out", str(out), "--data-dir", str(tmp_path / "data"), "--seed", "0",
+    rows = ablation_tool.main(["--out", str(out), "--data-dir", str(tmp_path / "data"), "--seed", "0",
                           "--num-train", "24", "--num-val", "12"])
     assert [r["system"] for r in rows] == ["uniform", "teacher", "segment", "free_form", "question_aware"]
     for row in rows:
@@ -44,13 +45,13 @@ def test_a_reduced_ablation_trains_every_prompter_and_writes_table_json_and_plot
 
 def test_a_vila_run_is_evaluated_from_its_trained_checkpoint_not_from_its_initialisation(monkeypatch, tmp_path):
     calls = {}
-    monkeypatch.setattr(demo, "train", lambda stage, out, data_dir, seed, *options: calls.update(train=options)
+    monkeypatch.setattr(stages, "train", lambda stage, out, data_dir, seed, *options: calls.update(train=options)
                         or tmp_path / "checkpoint_4.pth")
-    monkeypatch.setattr(demo, "evaluate", lambda system, out, data_dir, seed, checkpoint, *options: calls.update(
+    monkeypatch.setattr(stages, "evaluate", lambda system, out, data_dir, seed, checkpoint, *options: calls.update(
         evaluate=(checkpoint, options)) or {})
     init = ["model.load_finetuned=True", "model.finetuned=vila_init.pth"]
     options = ablation.STAGE2_OPTIONS + ablation.PROMPTER_OPTIONS["question_aware"]
-    demo.train_and_evaluate([ablation.VILA], "vila", tmp_path, "data", 0, init, options)
+    stages.train_and_evaluate([stages.VILA], "vila", tmp_path, "data", 0, init, options)
     assert calls["train"] == (*init, *options)
     # evaluated with the model.* options only: the run.* ones (the stage-2 lr) are training's
     assert calls["evaluate"] == (tmp_path / "checkpoint_4.pth", tuple(ablation.PROMPTER_OPTIONS["question_aware"]))

@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from conftest import PANCAKE, REPO_ROOT
+from lavis_vila.experiments.bench_report import Row, format_table, summary
 from lavis_vila.tools import bench, bench_data
 
 ROW_KEYS = {"model", "mode", "candidate_frames", "selected_frames", "batch_size", "device", "dtype", "flops",
@@ -50,17 +51,17 @@ def test_data_path_measures_processor_and_raw_decord_frames_per_second():
 
 def test_summary_ratios_are_computed_from_the_rows():
     def row(model, mode, t, k, ms):
-        return bench.Row(model, mode, t, k, 1, "cpu", "fp32", latency_ms_median=ms, latency_ms_min=ms, latency_ms_max=ms)
+        return Row(model, mode, t, k, 1, "cpu", "fp32", latency_ms_median=ms, latency_ms_min=ms, latency_ms_max=ms)
 
     rows = [row("vila", "efficient", 8, 4, 10.0), row("vila", "efficient", 32, 4, 40.0),
             row("sevila_baseline", "efficient", 32, 4, 60.0), row("vila", "official_style", 8, 4, 25.0),
             row("component:vit", "efficient", 8, 8, 6.0), row("component:llm", "efficient", 4, 4, 2.0)]
-    lines = bench.summary(rows).splitlines()
+    lines = summary(rows).splitlines()
     assert "  sevila_baseline(32->4) / vila(8->4)  = 6.00" in lines
     assert "  sevila_baseline(32->4) / vila(32->4) = 1.50" in lines
     assert "  vila(8->4) / (ViT on 8 frames + LLM encoder pass and decoder step) = 1.250" in lines
     assert "  vila(8->4) official_style / efficient = 2.50" in lines
-    table = bench.format_table(rows)
+    table = format_table(rows)
     assert "| vila | efficient | 8->4 | 10.0 (10.0-10.0) | 6.00x faster | - |" in table
 
 

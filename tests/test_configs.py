@@ -58,7 +58,7 @@ def test_gpu_project_config_also_passes_the_check_under_lavis_runner_base(path, 
 
 
 def test_the_gpu_check_config_passes_the_check_with_both_runners(tmp_path):
-    from lavis_vila.tools import gpu_check
+    from lavis_vila.experiments import gpu_check
 
     args = argparse.Namespace(dry_run=False, batch_size=2)
     path = gpu_check.write_config(str(tmp_path / "vila_32to4.yaml"), str(tmp_path / "data"), args)

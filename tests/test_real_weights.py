@@ -18,7 +18,7 @@ from conftest import QUESTION
 from lavis_vila.datasets.synthetic import QUESTION_TYPES
 from lavis_vila.models import backbones, build_model
 from lavis_vila.prompts import mc_prompt
-from lavis_vila.tools.make_tiny_tokenizers import corpus
+from lavis_vila.experiments.make_tiny_tokenizers import corpus
 
 TINY_T5_SPIECE = os.path.join(backbones.TOKENIZER_DIR, "tiny_t5", "spiece.model")
 TINY_BERT_VOCAB = os.path.join(backbones.TOKENIZER_DIR, "tiny_bert", "vocab.txt")

@@ -80,7 +80,7 @@ def test_convert_checkpoint_needs_trust_then_writes_a_copy_that_loads_safely(tmp
     with pytest.raises(UnsafeCheckpointError):
         build_model("vila_uniform", "tiny", pretrained=str(path))
     with pytest.raises(SystemExit):
-        convert_checkpoint.main([str(path), str(tmp_path / "out.pth")])
-    convert_checkpoint.main(["--trust", str(path), str(tmp_path / "out.pth")])
+        convert_checkpoint.main([str(path), "--out", str(tmp_path / "out.pth")])
+    convert_checkpoint.main(["--trust", str(path), "--out", str(tmp_path / "out.pth")])
     converted = torch.load(tmp_path / "out.pth", weights_only=True)
     assert list(converted) == ["model"] and torch.equal(converted["model"]["w"], torch.ones(2))

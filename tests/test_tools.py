@@ -1,3 +1,6 @@
+import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,9 +105,6 @@ def test_explain_wants_one_options_list_per_question(tmp_path, capsys):
 
 
 def test_merge_weights_on_a_mismatched_pair_exits_1_with_one_line_and_no_traceback(tmp_path):
-    import subprocess
-    import sys
-
     teacher, _ = stage1_checkpoint(tmp_path, "teacher")
     student, _ = stage1_checkpoint(tmp_path, "student", num_query_token=4)
     result = subprocess.run([sys.executable, "-m", "lavis_vila.tools.merge_weights", "--teacher", str(teacher),
@@ -113,16 +113,43 @@ def test_merge_weights_on_a_mismatched_pair_exits_1_with_one_line_and_no_traceba
     assert result.stderr.startswith("merge_weights: teacher and student architectures differ") and result.stderr.count("\n") == 1
 
 
-def test_tools_print_no_third_party_warning_and_prepare_starts_without_torch_or_lavis():
-    import subprocess
-    import sys
+# Every documented command line; the ones that write files take the path with --out.
+TOOLS = ["ablation", "bench", "bench_data", "convert_checkpoint", "convert_hf_instructblip", "demo", "explain", "export",
+         "gpu_check", "make_synthetic", "make_tiny_tokenizers", "merge_weights", "prepare", "selection_trace",
+         "sevila_weights"]
+WRITERS = set(TOOLS) - {"selection_trace"}
 
-    for tool in ("prepare", "explain", "merge_weights", "app"):  # JSON only; torch and LAVIS; LAVIS at parse time; gradio
-        result = subprocess.run([sys.executable, "-m", f"lavis_vila.tools.{tool}", "--help"], capture_output=True, text=True)
-        assert result.returncode == 0 and "Warning" not in result.stderr, (tool, result.stderr[-500:])
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_every_tool_answers_help_and_a_tool_that_writes_takes_out(tool, capsys):
+    module = importlib.import_module(f"lavis_vila.tools.{tool}")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    usage = capsys.readouterr().out
+    assert exit_info.value.code == 0 and usage.startswith("usage:")
+    assert ("--out" in usage) == (tool in WRITERS) and "--json" not in usage
+
+
+def test_tools_print_no_third_party_warning_through_python_m():
+    """One fresh interpreter runs each tool's ``--help`` as ``python -m`` would (the imports, and their
+    warnings, happen once): JSON only; torch and LAVIS; LAVIS at parse time; gradio."""
+    script = ("import runpy, sys\n"
+              "for tool in ('prepare', 'explain', 'merge_weights', 'app'):\n"
+              "    sys.argv = [tool, '--help']\n"
+              "    try:\n"
+              "        runpy.run_module(f'lavis_vila.tools.{tool}', run_name='__main__', alter_sys=True)\n"
+              "    except SystemExit as exit:\n"
+              "        assert exit.code == 0, (tool, exit.code)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr[-2000:]
+    assert result.stdout.count("usage:") == 4
+
+
+def test_prepare_starts_without_torch_or_lavis():
     imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "lavis_vila.tools.prepare", "--help"],
                              capture_output=True, text=True).stderr
-    assert not [line for line in imports.splitlines() if line.rstrip().endswith(("| torch", "| lavis"))]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in imports.splitlines() if line.startswith("import time:")}
+    assert "lavis_vila.datasets.releases" in imported and not imported & {"torch", "lavis"}
 
 
 def test_make_tiny_tokenizers_reproduces_the_shipped_tokenizers_from_the_prompts_module(tmp_path):
@@ -140,3 +167,22 @@ def test_make_tiny_tokenizers_reproduces_the_shipped_tokenizers_from_the_prompts
     shipped = Path(TOKENIZER_DIR)
     assert pieces(tmp_path / "tiny_t5" / "spiece.model") == pieces(shipped / "tiny_t5" / "spiece.model")
     assert (tmp_path / "tiny_bert" / "vocab.txt").read_text() == (shipped / "tiny_bert" / "vocab.txt").read_text()
+
+
+def test_experiments_share_stages_and_reports_but_import_no_other_experiments_internals():
+    import ast
+
+    import lavis_vila.experiments as experiments
+
+    shared = {"stages", "report", "jobs", "machine", "bench_report"}
+    folder = Path(experiments.__file__).parent
+    for path in folder.glob("*.py"):
+        owner = path.stem.split("_report")[0].split("_timing")[0]
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "lavis_vila.experiments":
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lavis_vila.experiments."):
+                imported.add(node.module.rsplit(".", 1)[-1])
+        foreign = {name for name in imported - shared if name.split("_report")[0].split("_timing")[0] != owner}
+        assert not foreign, f"{path.name} imports {foreign}"

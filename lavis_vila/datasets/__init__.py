@@ -6,7 +6,7 @@ BUILDERS = "lavis_vila.datasets.builders"
 __all__ = ["AnnotationError", "How2QABuilder", "KeyframeQABuilder", "MCVideoQABuilder", "MCVideoQADataset",
            "NExTQABuilder", "STARBuilder", "TVQABuilder", "VLEPBuilder"]
 __getattr__, __dir__ = exports(__name__, {
-    "AnnotationError": "lavis_vila.annotations", "MCVideoQADataset": "lavis_vila.datasets.mc_video_qa",
+    "AnnotationError": "lavis_vila.datasets.annotations", "MCVideoQADataset": "lavis_vila.datasets.mc_video_qa",
     **dict.fromkeys(["How2QABuilder", "KeyframeQABuilder", "MCVideoQABuilder", "NExTQABuilder", "STARBuilder",
                      "TVQABuilder", "VLEPBuilder"], BUILDERS),
 })

@@ -1,4 +1,4 @@
-"""Multiple-choice video QA over SeViLA's annotation format (``lavis_vila.annotations``).
+"""Multiple-choice video QA over SeViLA's annotation format (``lavis_vila.datasets.annotations``).
 
 The qid prefix before the first ``_`` is the question type (NExT-QA ``TC``, STAR
 ``Interaction``, ``HOW2QA``, ...). A bad record fails loading with the file and record named.
@@ -12,7 +12,7 @@ from typing import List, Optional
 
 from torch.utils.data import Dataset, default_collate
 
-from lavis_vila.annotations import load_annotations
+from lavis_vila.datasets.annotations import load_annotations
 from lavis_vila.processors.video import VideoDecodeError
 from lavis_vila.prompts import PROMPTS, SEVILA_LOCALIZER_PROMPTS, answer_text
 

@@ -12,7 +12,7 @@ from lavis.models.base_model import BaseModel
 
 from lavis_vila import saved_model
 from lavis_vila.checkpoints import CheckpointError, load_into
-from lavis_vila import config_check  # a module, not its names: importing it may register (cycle-safe)
+from lavis_vila.config_check import check_model_section, constructor_keys
 
 
 class ConfiguredModel(BaseModel):
@@ -56,7 +56,7 @@ class ConfiguredModel(BaseModel):
 
     @classmethod
     def from_config(cls, cfg, empty: bool = False):
-        config_check.check_model_section(cls, cfg, f"{cfg.get('arch', cls.__name__)} model config")
+        check_model_section(cls, cfg, f"{cfg.get('arch', cls.__name__)} model config")
         model = cls(**cls.config_kwargs(cfg), empty=empty)
         if not empty:
             model.load_checkpoint_from_config(cfg)
@@ -65,4 +65,4 @@ class ConfiguredModel(BaseModel):
     @classmethod
     def config_kwargs(cls, cfg) -> dict:
         """The constructor arguments present in a model config node (every key is checked first)."""
-        return {key: cfg[key] for key in config_check.constructor_keys(cls) if key in cfg}
+        return {key: cfg[key] for key in constructor_keys(cls) if key in cfg}

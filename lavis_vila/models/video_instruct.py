@@ -22,7 +22,7 @@ from lavis_vila.models import backbones
 from lavis_vila.models.configured import ConfiguredModel
 from lavis_vila.models.inference_styles import inference_style
 from lavis_vila.models.llm_scoring import LLMScoring
-from lavis_vila.models.prompters import FrameSelection
+from lavis_vila.models.prompters.base import FrameSelection
 from lavis_vila.models.precision import DTYPES, cast_matmul_weights
 from lavis_vila.models.visual_tokens import VisualTokens
 

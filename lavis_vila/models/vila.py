@@ -20,7 +20,7 @@ import torch
 from lavis_vila.checkpoints import parameter_groups
 from lavis_vila.models.backbones import device_context
 from lavis_vila.models.distiller import QFormerDistiller
-from lavis_vila.models.prompters import build_prompter
+from lavis_vila.models.prompters.build import build_prompter
 from lavis_vila.models.paths import model_config_paths
 from lavis_vila.models.stage_timing import PROMPTER, stage
 from lavis_vila.models.video_instruct import FrameChoice, StudentPass, VideoInstructModel, freeze

@@ -1,150 +1,13 @@
-"""Which Frame-Prompter, when the right frame depends on the question: keyframe_qa's two-event variant.
+"""Ablate the Frame-Prompter on keyframe_qa's two-event variant (``lavis_vila.experiments.ablation``).
 
     python -m lavis_vila.tools.ablation --out output/ablation --seed 0 1 2
-
-Every clip holds two two-frame events of different types that fill one segment of the 8 -> 2
-split, and the question asks about one of them. For every seed: generate the variant; train
-the 8-frame uniform teacher and the 2-frame uniform student init (6 epochs each, the demo's
-configs otherwise); merge them; train ViLA 8 -> 2 (at lr 3e-3, the demo's config otherwise) from the
-merged checkpoint once per prompter (``segment``, the demo's; ``free_form``; ``question_aware``); evaluate each model. The runs go
-``--jobs`` at a time, one CPU thread each (``tools.jobs``), each with its own ``console.log``.
-The table gives accuracy,
-accuracy on questions about the first and the second event in time, and how often the asked
-event was among the frames answered from. Writes ``results.md``, ``results.json`` and
-``ablation.png`` under ``--out``. Synthetic results on tiny random backbones.
 """
 import argparse
-import json
-import statistics
 from pathlib import Path
 
-from lavis_vila.datasets.synthetic import ensure_generated
-from lavis_vila.tools.demo import K, SYSTEMS, T, Progress, mean_std, train_and_evaluate
-from lavis_vila.tools.jobs import Jobs, default_workers
-from lavis_vila.tools.machine import describe as describe_machine
-from lavis_vila.tools.merge_weights import merge_files
-
-DATA = dict(num_train=1200, num_val=300, frames=T, size=32, event_frames=2, events=2, segments=K)
-PROMPTER_OPTIONS = {  # stage-2 --options per prompter; segment keeps the demo's {scorer: frame}
-    "segment": [],
-    "free_form": ["model.frame_prompter=free_form", "model.prompter_options=null"],
-    "question_aware": ["model.frame_prompter=question_aware", "model.prompter_options=null"],
-}
-# The binding of question to event takes the uniform models longer to learn than one event does:
-# the teacher is near chance after the demo's 3 epochs and above 95% after 6.
-STAGE1_OPTIONS = ["run.max_epoch=6"]
-# Stage 2 at lr 3e-3, not the demo's 1e-2: on two events the prompter's choice is a finer one, and at
-# 1e-2 question_aware swung between seeds (93.0, 83.3, 71.7) and collapsed over 10 epochs (32.3 on seed 2).
-STAGE2_OPTIONS = ["run.init_lr=3e-3"]
-VILA, UNIFORM_K, TEACHER = SYSTEMS[:3]
-LABELS = {"uniform": f"uniform {K} (student init)", "teacher": f"teacher {T} (uniform)",
-          **{name: f"ViLA {T}->{K} {name}" for name in PROMPTER_OPTIONS}}
-
-
-def accuracy_by_asked_event(predictions: list, data_dir: str) -> dict:
-    """% correct on questions about the first and about the second event in time."""
-    asked = {r["qid"]: r["asked"] for r in json.loads((Path(data_dir) / "val.json").read_text())}
-    result = {}
-    for which in ("first", "second"):
-        group = [p for p in predictions if asked[p["qid"]] == which]
-        result[f"accuracy_{which}"] = 100 * sum(p["prediction"] == p["answer"] for p in group) / len(group)
-    return result
-
-
-def row(system: str, seed: int, metrics: dict, data_dir: str) -> dict:
-    return {"system": system, "seed": seed, "accuracy": metrics["accuracy"],
-            "asked_event_seen": metrics["event_frame_seen"], **accuracy_by_asked_event(metrics["predictions"], data_dir)}
-
-
-def run(args, progress: Progress) -> list:
-    """Every seed's rows. Stage 1 of every seed is queued first, then each seed's ViLA runs as soon
-    as its teacher and student are trained; ``args.jobs`` of them run at once."""
-    data_dirs = {}
-    for seed in args.seed:
-        progress(f"seed {seed}: keyframe_qa, two events per clip")
-        data_dirs[seed] = ensure_generated(str(Path(args.data_dir) / f"seed{seed}"), seed=seed,
-                                           **dict(DATA, num_train=args.num_train, num_val=args.num_val))
-    with Jobs(args.jobs) as jobs:
-
-        def submit(seed: int, name: str, system, stage: str, out: Path, init: list, options: list):
-            progress(f"seed {seed}: queued {LABELS[name]} (log: {out / stage / 'console.log'})")
-            job = jobs.submit(out / stage / "console.log", train_and_evaluate, [system], stage, out, data_dirs[seed],
-                              seed, init, options)
-            job.add_done_callback(lambda done: progress(
-                f"seed {seed}: {LABELS[name]} " + (f"FAILED: {done.exception()}" if done.exception()
-                                                   else f"done, {done.result()[1][0]['accuracy']:.1f}%")))
-            return name, job
-
-        out = {seed: Path(args.out) / f"seed{seed}" for seed in args.seed}
-        stage1 = {seed: [submit(seed, "teacher", TEACHER, "teacher", out[seed], [], STAGE1_OPTIONS),
-                         submit(seed, "uniform", UNIFORM_K, "student", out[seed], [], STAGE1_OPTIONS)]
-                  for seed in args.seed}
-        stage2 = {}
-        for seed in args.seed:
-            (_, teacher), (_, student) = stage1[seed]
-            merged = out[seed] / "vila_init.pth"
-            merge_files(str(teacher.result()[0]), str(student.result()[0]), str(merged))
-            init = ["model.load_finetuned=True", f"model.finetuned={merged}"]
-            stage2[seed] = [submit(seed, name, VILA, "vila", out[seed] / name, init,
-                                   STAGE2_OPTIONS + PROMPTER_OPTIONS[name]) for name in args.prompters]
-        rows = [row(name, seed, job.result()[1][0], data_dirs[seed])
-                for seed in args.seed for name, job in stage1[seed] + stage2[seed]]
-    order = list(LABELS)
-    return sorted(rows, key=lambda r: (args.seed.index(r["seed"]), order.index(r["system"])))
-
-
-def summarize(rows: list, out: Path) -> str:
-    seeds = sorted({r["seed"] for r in rows})
-    labels = {system: label for system, label in LABELS.items() if any(r["system"] == system for r in rows)}
-    machine = describe_machine()
-    lines = [f"keyframe_qa two-event variant (synthetic), tiny random backbones, CPU ({machine['cpu']}, "
-             f"torch {machine['torch']}); mean ± std over seeds {seeds}", "",
-             "| system | accuracy % | worst seed | asked first | asked second | asked event seen % |",
-             "|---|---|---|---|---|---|"]
-    for system, label in labels.items():
-        group = [r for r in rows if r["system"] == system]
-        worst = min(group, key=lambda r: r["accuracy"])
-        lines.append(f"| {label} | {mean_std([r['accuracy'] for r in group])} | {worst['accuracy']:.1f} "
-                     f"(seed {worst['seed']}) | {mean_std([r['accuracy_first'] for r in group])} | "
-                     f"{mean_std([r['accuracy_second'] for r in group])} | "
-                     f"{mean_std([r['asked_event_seen'] for r in group])} |")
-    lines += ["", "| seed | " + " | ".join(labels.values()) + " |", "|---|" + "---|" * len(labels)]
-    for seed in seeds:
-        by_system = {r["system"]: r["accuracy"] for r in rows if r["seed"] == seed}
-        lines.append(f"| {seed} | " + " | ".join(f"{by_system[s]:.1f}" for s in labels) + " |")
-    table = "\n".join(lines)
-    (out / "results.md").write_text(table + "\n")
-    (out / "results.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
-    plot(rows, labels, out / "ablation.png")
-    return table
-
-
-def plot(rows: list, labels: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7.5, 4))
-    keys = [("accuracy", "all questions"), ("accuracy_first", "asked: first event"),
-            ("accuracy_second", "asked: second event")]
-    width = 0.26
-    for offset, (key, name) in enumerate(keys):
-        values = [[r[key] for r in rows if r["system"] == system] for system in labels]
-        axis.bar([i + (offset - 1) * width for i in range(len(labels))], [statistics.mean(v) for v in values],
-                 width, yerr=[statistics.stdev(v) if len(v) > 1 else 0 for v in values], capsize=3, label=name)
-    axis.set_xticks(range(len(labels)))
-    axis.set_xticklabels([label.replace(" (", "\n(").replace("ViLA 8->2 ", "ViLA 8->2\n") for label in labels.values()],
-                         fontsize=7)
-    axis.set_ylabel("accuracy (%)")
-    axis.set_ylim(0, 105)
-    axis.set_title("keyframe_qa, two events in one segment: which prompter finds the asked one")
-    axis.title.set_fontsize(9)
-    axis.grid(axis="y", alpha=0.3)
-    axis.legend(fontsize=7, loc="upper left")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+from lavis_vila.experiments.ablation import DATA, PROMPTER_OPTIONS, reproduce
+from lavis_vila.experiments.jobs import default_workers
+from lavis_vila.experiments.report import SYNTHETIC
 
 
 def main(argv=None):
@@ -160,12 +23,9 @@ def main(argv=None):
     parser.add_argument("--num-train", type=int, default=DATA["num_train"])
     parser.add_argument("--num-val", type=int, default=DATA["num_val"])
     args = parser.parse_args(argv)
-    progress = Progress("ablation")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    rows = run(args, progress)
-    table = summarize(rows, Path(args.out))
-    print("\n" + table + f"\n\nThese are synthetic results, not benchmark results. Wrote {args.out}/results.md, "
-          f"results.json and ablation.png")
+    table, rows = reproduce(Path(args.out), Path(args.data_dir), args.seed, args.prompters, args.jobs,
+                            args.num_train, args.num_val)
+    print(f"\n{table}\n\n{SYNTHETIC} Wrote {args.out}/results.md, results.json and ablation.png")
     return rows
 
 

@@ -1,309 +1,39 @@
-"""Side-by-side speed of ViLA, uniform sampling and SeViLA-style selection on one backbone.
+"""Time ViLA, uniform sampling and SeViLA-style selection on one backbone (``lavis_vila.experiments.bench``).
 
-    python -m lavis_vila.tools.bench --model-type tiny --repeats 3 --json bench.json
+    python -m lavis_vila.tools.bench --model-type tiny --repeats 3 --out bench.json
     python -m lavis_vila.tools.bench --model-type flant5xl --flops          # meta device, no timing
-
-Rows: ``vila`` T->K for (8, 4) and (32, 4); ``vila_uniform`` with 4 and with 32 frames;
-``sevila_baseline`` 32->4; ``vila`` 8->4 in ``official_style`` (per-frame Q-Former loop and
-30-token ``generate``); ``vila`` 8->4 and 32->4 with the prompter on ViT block 6 and 12
-(``prompter_layer``: the later blocks run on the 4 chosen frames only); and the parts no selector can avoid, the ViT on 8 frames and the LLM's
-one encoder pass plus one decoder step on 4 frames' tokens.
-
-All models share one set of backbone weights, random ones (timing does not depend on their
-values). Variants run interleaved, after warm-up, and each row reports the median, min and max
-of the timed runs. ``--dtype auto`` picks bf16 on a GPU that supports it or a CPU that reports
-AMX / AVX-512-BF16, else fp32.
 """
 import argparse
-import copy
-import json
-import os
-import resource
-import statistics
-import time
-from dataclasses import asdict, dataclass
-from typing import Callable, Optional
 
 import torch
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from lavis_vila.models import build_model
-from lavis_vila.models.prompters import PROMPTERS, build_prompter
-from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokenizer
-from lavis_vila.models.inference_styles import official_style
+from lavis_vila.experiments.bench import run
+from lavis_vila.experiments.bench_report import format_table, summary, write_json
 from lavis_vila.models.paths import MODEL_TYPES
 from lavis_vila.models.precision import DTYPES
-from lavis_vila.prompts import mc_prompt
-from lavis_vila.tools.machine import cpu_info
-
-QUESTION = mc_prompt(
-    "why did the boy pick up the cup after he sat down at the table?",
-    ["to drink water.", "to give it to the girl.", "to wash it.", "to put it away.", "to throw it."],
-)
-SHARED_PARTS = ("visual_encoder", "ln_vision", "Qformer", "query_tokens", "t5_proj", "t5_model")
-
-
-@dataclass
-class Row:
-    model: str
-    mode: str
-    candidate_frames: int
-    selected_frames: int
-    batch_size: int
-    device: str
-    dtype: str
-    flops: Optional[float] = None
-    latency_ms_median: Optional[float] = None
-    latency_ms_min: Optional[float] = None
-    latency_ms_max: Optional[float] = None
-    peak_mem_mb: Optional[float] = None
-    weights: str = "random"
-
-
-@dataclass
-class Variant:
-    row: Row
-    run: Callable[[], object]
-
-
-def auto_dtype(device: torch.device) -> str:
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    flags = cpu_info()["flags"]
-    return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
-
-
-def materialize(module: nn.Module, device: torch.device, dtype: torch.dtype) -> None:
-    """Give every meta parameter real random storage (N(0, 0.02); norms 1/0), tied ones once."""
-    done = {}
-    for submodule in module.modules():
-        for name, param in list(submodule._parameters.items()):
-            if param is None or not param.is_meta:
-                continue
-            if id(param) not in done:
-                data = torch.empty(param.shape, device=device, dtype=dtype)
-                if isinstance(submodule, nn.LayerNorm) or "layer_norm" in type(submodule).__name__.lower():
-                    data.fill_(1.0 if name == "weight" else 0.0)
-                else:
-                    data.normal_(0.0, 0.02)
-                done[id(param)] = nn.Parameter(data, requires_grad=param.requires_grad)
-            submodule._parameters[name] = done[id(param)]
-    module.to(device=device, dtype=dtype)
-
-
-def build_models(model_type: str, device: torch.device, dtype: torch.dtype, empty: bool) -> dict:
-    """Every variant's model, sharing one backbone; on the meta device when ``empty``."""
-    # Inference never runs the distillation teacher: sharing the student's Q-Former saves its memory.
-    no_teacher = dict(teacher_shares_student_qformer=True, num_selected_frames=4)
-    models = {
-        "vila_8": build_model("vila", model_type, empty=True, num_candidate_frames=8, **no_teacher),
-        "vila_32": build_model("vila", model_type, empty=True, num_candidate_frames=32, **no_teacher),
-        "vila_uniform": build_model("vila_uniform", model_type, empty=True),
-        "sevila_baseline": build_model("sevila_baseline", model_type, empty=True,
-                                       num_candidate_frames=32, num_selected_frames=4),
-    }
-    shared = models["vila_8"]
-    if shared.t5_tokenizer is None or shared.qformer_tokenizer is None:
-        print("note: the hub tokenizers are not available offline; prompts are tokenized with the "
-              "shipped tiny tokenizers (sequence lengths differ slightly, equally for every variant)")
-    for model in models.values():
-        model.qformer_tokenizer = model.qformer_tokenizer or build_qformer_tokenizer("tiny")
-        model.t5_tokenizer = model.t5_tokenizer or build_t5_tokenizer("tiny")
-        if model is not shared:
-            for part in SHARED_PARTS:
-                setattr(model, part, getattr(shared, part))
-    for model in models.values():
-        if empty:
-            model.to("meta")
-        else:
-            materialize(model, device, dtype)
-        model.eval()
-    models["vila_8_official"] = official_style(models["vila_8"])
-    for layer in early_layers(shared):
-        for frames in (8, 32):
-            models[f"vila_{frames}_layer{layer}"] = copy.copy(models[f"vila_{frames}"])
-            models[f"vila_{frames}_layer{layer}"].prompter_layer = layer
-    return models
-
-
-def early_layers(model) -> list:
-    """The ``prompter_layer`` values benched: blocks 6 and 12 of ViT-g (39 blocks); the middle of a
-    shallower ViT."""
-    depth = len(model.visual_encoder.blocks)
-    return [layer for layer in (6, 12) if layer < depth] or [depth // 2]
-
-
-def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.dtype, dtype_name: str) -> list:
-    shared = models["vila_8"]
-    size = shared.visual_encoder.image_size
-    video = torch.randn(batch_size, 32, 3, size, size, device=device, dtype=dtype)
-    text = {"qa_input": [QUESTION] * batch_size, "num_option": [5] * batch_size}
-    tokens_per_frame = shared.query_tokens.shape[1]
-    visual_tokens = torch.randn(batch_size, 4 * tokens_per_frame, shared.t5_model.config.d_model,
-                                device=device, dtype=dtype)
-
-    def row(model, mode, t, k):
-        return Row(model, mode, t, k, batch_size, str(device), dtype_name)
-
-    def answer(model, frames):
-        return lambda: model.answer_scores({"video": video[:, :frames], **text})
-
-    return [
-        Variant(row("vila", "efficient", 8, 4), answer(models["vila_8"], 8)),
-        Variant(row("vila", "efficient", 32, 4), answer(models["vila_32"], 32)),
-        Variant(row("vila_uniform", "efficient", 4, 4), answer(models["vila_uniform"], 4)),
-        Variant(row("vila_uniform", "efficient", 32, 32), answer(models["vila_uniform"], 32)),
-        Variant(row("sevila_baseline", "efficient", 32, 4), answer(models["sevila_baseline"], 32)),
-        Variant(row("vila", "official_style", 8, 4), answer(models["vila_8_official"], 8)),
-        *[Variant(row("vila", f"prompter_layer {layer}", frames, 4), answer(models[f"vila_{frames}_layer{layer}"], frames))
-          for layer in early_layers(shared) for frames in (8, 32)],
-        Variant(row("component:vit", "efficient", 8, 8), lambda: shared.encode_frames(video[:, :8])),
-        Variant(row("component:llm", "efficient", 4, 4),
-                lambda: shared.option_scores(visual_tokens, text["qa_input"], text["num_option"])),
-        *[Variant(row(f"component:prompter {name}", "efficient", 32, 4), run_prompter(prompter, shared, batch_size))
-          for name, prompter in prompters(shared, device, dtype).items()],
-    ]
-
-
-def prompters(model, device: torch.device, dtype: torch.dtype) -> dict:
-    """Each Frame-Prompter for 32 -> 4 at ``model``'s sizes, with random weights."""
-    common = dict(num_tokens=model.visual_encoder.patch_embed.num_patches + 1,
-                  vision_width=model.visual_encoder.num_features, num_candidate_frames=32, num_selected_frames=4,
-                  question_dim=model.Qformer.config.hidden_size)
-    return {name: build_prompter(name, {}, **common).to(device=device, dtype=dtype).eval() for name in PROMPTERS}
-
-
-def run_prompter(prompter, model, batch_size: int) -> Callable[[], object]:
-    """The prompter alone on 32 frames' ViT features, with an instruction embedding."""
-    like = model.query_tokens
-    features = torch.randn(batch_size, 32, prompter.num_tokens, model.visual_encoder.num_features,
-                           device=like.device, dtype=like.dtype)
-    question = torch.randn(batch_size, prompter.question_dim, device=like.device, dtype=like.dtype)
-    return lambda: prompter(features, question=question)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_variants(variant_list: list, repeats: int, warmup: int, device: torch.device) -> None:
-    """Interleaved: every round runs each variant once; the first ``warmup`` rounds are dropped."""
-    times = {id(v): [] for v in variant_list}
-    peaks = {id(v): 0.0 for v in variant_list}
-    for round_index in range(warmup + repeats):
-        for variant in variant_list:
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            synchronize(device)
-            start = time.perf_counter()
-            with torch.inference_mode():
-                variant.run()
-            synchronize(device)
-            elapsed_ms = (time.perf_counter() - start) * 1e3
-            if round_index >= warmup:
-                times[id(variant)].append(elapsed_ms)
-            peaks[id(variant)] = max(peaks[id(variant)], peak_memory_mb(device))
-        print(f"round {round_index + 1}/{warmup + repeats} ({'warm-up' if round_index < warmup else 'timed'}) done",
-              flush=True)
-    for variant in variant_list:
-        samples = times[id(variant)]
-        variant.row.latency_ms_median = statistics.median(samples)
-        variant.row.latency_ms_min, variant.row.latency_ms_max = min(samples), max(samples)
-        variant.row.peak_mem_mb = peaks[id(variant)]
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """GPU: peak allocated during the run. CPU: the process's peak resident set so far."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def count_flops(variant_list: list) -> None:
-    for variant in variant_list:
-        if variant.row.mode == "official_style":
-            print("note: official_style generates until an end token, which is data-dependent: "
-                  "its FLOPs cannot be counted on the meta device")
-            continue
-        with FlopCounterMode(display=False) as counter, torch.inference_mode():
-            variant.run()
-        variant.row.flops = float(counter.get_total_flops())
-
-
-def format_table(rows: list) -> str:
-    baseline = next((r for r in rows if r.model == "sevila_baseline"), None)
-    lines = ["| model | mode | frames | latency ms (median, min-max) | vs sevila_baseline | GFLOPs |",
-             "|---|---|---|---|---|---|"]
-    for r in rows:
-        latency = (f"{r.latency_ms_median:.1f} ({r.latency_ms_min:.1f}-{r.latency_ms_max:.1f})"
-                   if r.latency_ms_median is not None else "-")
-        if baseline and r.latency_ms_median is not None:
-            speedup = f"{baseline.latency_ms_median / r.latency_ms_median:.2f}x faster"
-        elif baseline and r.flops:
-            speedup = f"{baseline.flops / r.flops:.2f}x fewer FLOPs"
-        else:
-            speedup = "-"
-        flops = "-" if not r.flops else f"{r.flops / 1e9:.1f}" if r.flops >= 1e8 else f"{r.flops / 1e9:.2g}"
-        frames = f"{r.candidate_frames}->{r.selected_frames}" if r.candidate_frames != r.selected_frames else str(r.candidate_frames)
-        lines.append(f"| {r.model} | {r.mode} | {frames} | {latency} | {speedup} | {flops} |")
-    return "\n".join(lines)
-
-
-def summary(rows: list) -> str:
-    """The acceptance ratios: speed-ups, distance from the unavoidable cost, official-style cost."""
-    find = lambda model, mode, t: next(r for r in rows if (r.model, r.mode, r.candidate_frames) == (model, mode, t))  # noqa: E731
-    metric = "latency_ms_median" if rows[0].latency_ms_median is not None else "flops"
-    value = lambda r: getattr(r, metric)  # noqa: E731
-    sevila, vila8, vila32 = find("sevila_baseline", "efficient", 32), find("vila", "efficient", 8), find("vila", "efficient", 32)
-    parts = value(find("component:vit", "efficient", 8)) + value(find("component:llm", "efficient", 4))
-    return "\n".join([
-        f"by {metric}:",
-        f"  sevila_baseline(32->4) / vila(8->4)  = {value(sevila) / value(vila8):.2f}",
-        f"  sevila_baseline(32->4) / vila(32->4) = {value(sevila) / value(vila32):.2f}",
-        f"  vila(8->4) / (ViT on 8 frames + LLM encoder pass and decoder step) = {value(vila8) / parts:.3f}",
-    ] + ([f"  vila(8->4) official_style / efficient = {value(official) / value(vila8):.2f}"]
-         if value(official := find("vila", "official_style", 8)) else [])
-      + [f"  vila(32->4) {r.mode} / vila(32->4) = {value(r) / value(vila32):.2f}; "
-         f"sevila_baseline(32->4) / vila(8->4) {r.mode} = {value(sevila) / value(find('vila', r.mode, 8)):.2f}"
-         for r in rows if r.mode.startswith("prompter_layer") and r.candidate_frames == 32])
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description="Time ViLA, uniform sampling and SeViLA-style selection on one "
+                                                 "backbone, with random weights.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model-type", default="tiny", choices=MODEL_TYPES)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="auto", choices=["auto", *DTYPES])
+    parser.add_argument("--dtype", default="auto", choices=["auto", *DTYPES],
+                        help="auto: bf16 on a GPU that supports it or a CPU with AMX / AVX-512-BF16, else fp32")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant (at least 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--flops", action="store_true", help="count FLOPs on the meta device; no weights, no timing")
-    parser.add_argument("--json", metavar="OUT", help="write the rows as JSON")
+    parser.add_argument("--out", metavar="JSON", help="write the rows as JSON")
     args = parser.parse_args(argv)
-
     if args.repeats < 3 and not args.flops:
         parser.error("--repeats must be at least 3")
-
-    device = torch.device("meta" if args.flops else args.device)
-    dtype_name = "fp32" if args.flops else (auto_dtype(device) if args.dtype == "auto" else args.dtype)
-    dtype = DTYPES[dtype_name]
-    print(f"model type {args.model_type}, {'meta device (FLOPs only)' if args.flops else device}, {dtype_name}, "
-          f"batch {args.batch_size}; RANDOM weights (timing does not depend on their values)", flush=True)
-    models = build_models(args.model_type, device, dtype, empty=args.flops)
-    variant_list = variants(models, args.batch_size, device, dtype, dtype_name)
-    if args.flops:
-        count_flops(variant_list)
-    else:
-        time_variants(variant_list, args.repeats, args.warmup, device)
-    rows = [v.row for v in variant_list]
+    rows = run(args.model_type, args.device, args.dtype, args.batch_size, args.repeats, args.warmup, args.flops)
     print(format_table(rows))
     print(summary(rows))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump([asdict(r) for r in rows], f, indent=2)
+    if args.out:
+        write_json(rows, args.out)
     return rows
 
 

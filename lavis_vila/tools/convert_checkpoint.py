@@ -1,6 +1,6 @@
 """Write a copy of a checkpoint you trust that loads without running code.
 
-    python -m lavis_vila.tools.convert_checkpoint --trust IN.pth OUT.pth
+    python -m lavis_vila.tools.convert_checkpoint --trust IN.pth --out OUT.pth
 
 This project reads every ``.pth`` with ``torch.load(weights_only=True)`` and refuses files that
 hold anything but tensors, numbers, strings and plain containers (``lavis_vila.checkpoints``).
@@ -18,7 +18,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("source", help="the checkpoint to convert")
-    parser.add_argument("out", help="where to write the weights-only copy")
+    parser.add_argument("--out", required=True, help="where to write the weights-only copy")
     parser.add_argument("--trust", action="store_true",
                         help="required: unpickling SOURCE runs any code it carries; only for files you trust")
     args = parser.parse_args(argv)

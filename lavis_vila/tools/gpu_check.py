@@ -1,206 +1,28 @@
-"""The prepared GPU check: ViLA 32->4 at full size, as researchers run it, in one short command.
+"""The prepared GPU check (``lavis_vila.experiments.gpu_check``); exit code 1 if a step failed.
 
     bash run_scripts/vila/gpu_check.sh OUT              # on the bare GPU machine (see the script)
     python -m lavis_vila.tools.gpu_check --out OUT --dry-run   # the same steps, tiny, on the CPU
-
-Steps, each recorded in ``OUT/gpu_check.json`` and ``OUT/gpu_check.md`` as soon as it ends:
-  0. the tests of LAVIS on the machine's own transformers, HF-format weights and saved models;
-  a. train ViLA 32->4 for ``--steps`` steps at batch ``--batch-size`` with ``run.amp: True``
-     (fp16 autocast, GradScaler; fp16 ViT, bf16 T5) under ``torchrun --nproc_per_node=1``, once
-     with LAVIS's ``runner_base`` and once with ``vila_runner``: every logged loss must be
-     finite; the peak GPU memory is recorded;
-  b. evaluate ``--eval-samples`` validation questions (each training run evaluates its val split);
-  c. ``tools.bench`` in bf16 at batch 1 and 8 (every variant and the component rows).
-
-Full size is the ``flant5xl`` architecture with random weights (the machine is offline) and
-prompts tokenized by the shipped tiny tokenizers. The data is a generated ``keyframe_qa``.
-``--dry-run`` runs the tiny model on the CPU; ``runner_base`` needs CUDA, so there it is
-reported as skipped.
 """
 import argparse
-import json
-import math
-import os
-import re
-import subprocess
 import sys
-import time
 
-import torch
-from omegaconf import OmegaConf
-
-from lavis_vila.datasets.synthetic import generate
-from lavis_vila.tools.bench import Row, format_table, summary
-from lavis_vila.tools.machine import describe as describe_machine
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BASE_CONFIG = os.path.join(REPO_ROOT, "projects", "vila", "train", "keyframe_qa_tiny_vila.yaml")
-CANDIDATE_FRAMES, SELECTED_FRAMES = 32, 4
-# The flant5xl architecture with random weights and the shipped tokenizers: nothing to download.
-FULL_SIZE_RANDOM = dict(model_type="flant5xl", vit_weights=None, qformer_tokenizer="tiny", t5_model="flan_t5_xl",
-                        t5_tokenizer="tiny", pretrained=None)
-STACK_TESTS = ("tests/test_lavis_compat.py", "tests/test_hf_weights.py", "tests/test_saved_model.py")
-STEP_LOSS = re.compile(r"Train: data epoch: \[\d+\]\s+\[\s*\d+/\d+\].*?\bloss: (\S+)")  # LAVIS's progress lines
-
-
-def write_config(path: str, data_dir: str, args) -> str:
-    """The tiny keyframe_qa ViLA project config, resized to 32->4, full size unless a dry run."""
-    cfg = OmegaConf.load(BASE_CONFIG)
-    model = dict(model_type="tiny") if args.dry_run else FULL_SIZE_RANDOM
-    cfg.model = OmegaConf.merge(cfg.model, model, dict(
-        num_candidate_frames=CANDIDATE_FRAMES, num_selected_frames=SELECTED_FRAMES,
-        vit_precision="fp16", llm_precision="bf16", load_finetuned=False, finetuned=None))
-    image_size = 32 if args.dry_run else 224
-    dataset = cfg.datasets.keyframe_qa
-    dataset.data_dir = data_dir
-    for split in ("train", "eval"):
-        dataset.vis_processor[split].num_frames = CANDIDATE_FRAMES
-        dataset.vis_processor[split].image_size = image_size
-    cfg.run = OmegaConf.merge(cfg.run, dict(
-        amp=True, device="cpu" if args.dry_run else "cuda", distributed=True, max_epoch=1,
-        batch_size_train=args.batch_size, batch_size_eval=8, init_lr=1e-5, warmup_steps=5, log_freq=1,
-        num_workers=0 if args.dry_run else 4))
-    OmegaConf.save(cfg, path)
-    return path
-
-
-def run_logged(command: list, log_path: str, timeout: float) -> dict:
-    """Run ``command``, its output into ``log_path``; returns exit code, seconds and output."""
-    start = time.time()
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
-        code, output = result.returncode, result.stdout + result.stderr
-    except subprocess.TimeoutExpired as error:
-        code = "timeout"
-        output = "".join(part.decode() if isinstance(part, bytes) else part or "" for part in (error.stdout, error.stderr))
-    with open(log_path, "w") as f:
-        f.write(output)
-    return {"exit_code": code, "seconds": round(time.time() - start, 1), "output": output}
-
-
-def read_log_stats(output_dir: str) -> dict:
-    """The JSON lines of ``log.txt`` (train and val stats) of the one job under ``output_dir``."""
-    stats = {}
-    for job in os.listdir(output_dir) if os.path.isdir(output_dir) else []:
-        with open(os.path.join(output_dir, job, "log.txt")) as f:
-            for line in f:
-                if line.startswith('{"'):
-                    stats.update(json.loads(line))
-    return stats
-
-
-def train(runner: str, cfg_path: str, out: str, args) -> dict:
-    record = {"step": "train", "runner": runner}
-    if runner == "runner_base" and not torch.cuda.is_available():
-        return {**record, "status": "skipped", "reason": "LAVIS's runner_base needs CUDA (PrefetchLoader)"}
-    output_dir = os.path.join(out, f"train_{runner}")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-               "-m", "lavis_vila.train", "--cfg-path", cfg_path,
-               "--options", f"run.runner={runner}", f"run.output_dir={output_dir}"]
-    result = run_logged(command, os.path.join(out, f"train_{runner}.log"), args.timeout)
-    losses = [float(v) for v in STEP_LOSS.findall(result["output"])]
-    stats = read_log_stats(output_dir)
-    ok = result["exit_code"] == 0 and len(losses) >= args.steps and all(math.isfinite(v) for v in losses)
-    return {
-        **record, "status": "ok" if ok else "failed", "exit_code": result["exit_code"], "seconds": result["seconds"],
-        "logged_losses": len(losses), "all_losses_finite": all(math.isfinite(v) for v in losses),
-        "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
-        "peak_gpu_mem_mb": stats.get("train_peak_gpu_mem_mb"),
-        "val_questions": stats.get("val_total"), "val_accuracy": stats.get("val_accuracy"),
-        **({} if ok else {"output_tail": result["output"][-3000:]}),
-    }
-
-
-def bench(batch_size: int, out: str, args) -> dict:
-    json_path = os.path.join(out, f"bench_batch{batch_size}.json")
-    command = [sys.executable, "-m", "lavis_vila.tools.bench", "--model-type", "tiny" if args.dry_run else "flant5xl",
-               "--device", "cpu" if args.dry_run else "cuda", "--dtype", "bf16", "--batch-size", str(batch_size),
-               "--repeats", "3", "--warmup", "1", "--json", json_path]
-    result = run_logged(command, os.path.join(out, f"bench_batch{batch_size}.log"), args.timeout)
-    ok = result["exit_code"] == 0 and os.path.isfile(json_path)
-    record = {"step": "bench", "batch_size": batch_size, "status": "ok" if ok else "failed",
-              "exit_code": result["exit_code"], "seconds": result["seconds"]}
-    if not ok:
-        return {**record, "output_tail": result["output"][-3000:]}
-    with open(json_path) as f:
-        return {**record, "rows": json.load(f)}
-
-
-def stack_tests(out: str, args) -> dict:
-    """The tests of LAVIS on this machine's own transformers (lavis_compat), HF-format weights and
-    saved-model folders: quick, and what every later step relies on."""
-    command = [sys.executable, "-m", "pytest", *STACK_TESTS, "-q", "-p", "no:cacheprovider", "-o", "addopts="]
-    result = run_logged(command, os.path.join(out, "stack_tests.log"), args.timeout)
-    counts = dict((kind, int(n)) for n, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?)", result["output"]))
-    ok = result["exit_code"] == 0 and counts.get("passed", 0) > 0
-    return {"step": "tests", "status": "ok" if ok else "failed", "exit_code": result["exit_code"],
-            "seconds": result["seconds"], **counts, **({} if ok else {"output_tail": result["output"][-3000:]})}
-
-
-def write_report(report: dict, out: str) -> None:
-    for name, text in (("gpu_check.json", json.dumps(report, indent=2)), ("gpu_check.md", markdown(report))):
-        with open(os.path.join(out, name + ".tmp"), "w") as f:
-            f.write(text)
-        os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
-
-
-def markdown(report: dict) -> str:
-    where = report["machine"].get("gpu") or f"CPU: {report['machine'].get('cpu')}"
-    lines = [f"# GPU check ({'dry run, tiny' if report['dry_run'] else 'flant5xl, random weights'}), {where}, "
-             f"{report['machine']['date']}", "",
-             f"torch {report['machine']['torch']}, transformers {report['machine']['transformers']}, "
-             f"python {report['machine']['python']}", "",
-             f"ViLA {CANDIDATE_FRAMES}->{SELECTED_FRAMES}, run.amp True (fp16 autocast + GradScaler), fp16 ViT, "
-             f"bf16 T5, batch {report['batch_size']}, {report['steps']} steps, torchrun --nproc_per_node=1", "",
-             *[f"tests of this stack ({', '.join(STACK_TESTS)}): {r['status']}, "
-               f"{', '.join(f'{r[k]} {k}' for k in ('passed', 'failed', 'skipped', 'error', 'errors') if k in r)} "
-               f"in {r['seconds']} s" for r in report["steps_run"] if r["step"] == "tests"], "",
-             "| runner | status | seconds | losses logged | all finite | first -> last loss | peak GPU MiB | val questions | val accuracy % |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in report["steps_run"]:
-        if r["step"] != "train":
-            continue
-        if r["status"] == "skipped":
-            lines.append(f"| {r['runner']} | skipped: {r['reason']} | | | | | | | |")
-            continue
-        loss = f"{r['first_loss']:.3f} -> {r['last_loss']:.3f}" if r["first_loss"] is not None else "-"
-        lines.append(f"| {r['runner']} | {r['status']} | {r['seconds']} | {r['logged_losses']} | {r['all_losses_finite']} "
-                     f"| {loss} | {r['peak_gpu_mem_mb'] or '-'} | {r['val_questions']} | {r['val_accuracy']} |")
-    for r in report["steps_run"]:
-        if r["step"] != "bench":
-            continue
-        lines += ["", f"bench, bf16, batch {r['batch_size']}: {r['status']}"]
-        if r["status"] == "ok":
-            rows = [Row(**row) for row in r["rows"]]
-            lines += ["", format_table(rows), "", "```", summary(rows), "```"]
-    return "\n".join(lines) + "\n"
+from lavis_vila.experiments.gpu_check import Settings, run
+from lavis_vila.experiments.gpu_check_report import markdown
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    defaults = Settings()
+    parser = argparse.ArgumentParser(description="The prepared GPU check: ViLA 32->4 at full size, trained, evaluated "
+                                                 "and benchmarked.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", required=True, help="output folder for the JSON, the markdown and the logs")
     parser.add_argument("--dry-run", action="store_true", help="the tiny model on the CPU")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--eval-samples", type=int, default=32)
-    parser.add_argument("--timeout", type=float, default=300, help="seconds allowed for each step")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--eval-samples", type=int, default=defaults.eval_samples)
+    parser.add_argument("--timeout", type=float, default=defaults.timeout, help="seconds allowed for each step")
     args = parser.parse_args(argv)
-
-    out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
-    data_dir = generate(os.path.join(out, "keyframe_qa"), seed=0, num_train=args.steps * args.batch_size,
-                        num_val=args.eval_samples, frames=CANDIDATE_FRAMES)
-    cfg_path = write_config(os.path.join(out, "vila_32to4.yaml"), data_dir, args)
-    report = {"dry_run": args.dry_run, "steps": args.steps, "batch_size": args.batch_size, "machine": describe_machine(),
-              "steps_run": []}
-    for step in (lambda: stack_tests(out, args), lambda: train("runner_base", cfg_path, out, args),
-                 lambda: train("vila_runner", cfg_path, out, args), lambda: bench(1, out, args),
-                 lambda: bench(8, out, args)):
-        report["steps_run"].append(step())
-        print(json.dumps({k: v for k, v in report["steps_run"][-1].items() if k not in ("rows", "output_tail")}),
-              flush=True)
-        write_report(report, out)  # after every step: a check stopped at its time limit keeps what it measured
+    report = run(args.out, Settings(args.dry_run, args.steps, args.batch_size, args.eval_samples, args.timeout))
     print(markdown(report))
     failed = [r for r in report["steps_run"] if r["status"] == "failed"]
     for r in failed:

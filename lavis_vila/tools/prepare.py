@@ -1,4 +1,4 @@
-"""Convert one split of an official annotation release to SeViLA's annotation JSON.
+"""Convert one split of an official annotation release to SeViLA's annotation JSON (``lavis_vila.datasets.releases``).
 
     python -m lavis_vila.tools.prepare nextqa --input val.csv --video-map map_vid_vidorID.json --out val.json
     python -m lavis_vila.tools.prepare star   --input STAR_val.json --out val.json
@@ -6,180 +6,14 @@
     python -m lavis_vila.tools.prepare tvqa   --input tvqa_val.jsonl --out val.json
     python -m lavis_vila.tools.prepare vlep   --input vlep_dev_release.jsonl --out val.json
 
-A malformed row is reported as ``file:line`` (``file:record N`` for STAR's JSON list) with the
-reason, and skipped; the good rows are still written, and the summary gives both counts.
-Field conventions follow SeViLA's preprocessing notebook (research/sevila_lavis.md A2).
+Malformed rows are reported (``file:line: reason``) and skipped; the summary gives both counts.
 """
 import argparse
-import csv
 import json
-import math
 import sys
-from typing import Callable, Iterator, Tuple
 
-from lavis_vila.annotations import AnnotationError, read_json_list, validate_record
-
-
-class PrepareError(ValueError):
-    """A whole input file that cannot be read; the message names it."""
-
-
-class RowError(ValueError):
-    pass
-
-
-def need(row: dict, key: str):
-    if key not in row or row[key] in (None, ""):
-        raise RowError(f"missing field '{key}'")
-    return row[key]
-
-
-def as_int(value, key: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise RowError(f"field '{key}' is not an integer: {value!r}") from None
-
-
-def span(ts, key: str = "ts") -> dict:
-    """'12.3-45.6' or [12.3, 45.6] -> {"start", "end"}; NaN bounds mean the whole video."""
-    parts = ts.split("-") if isinstance(ts, str) else ts
-    try:
-        start, end = (float(p) for p in parts)
-    except (TypeError, ValueError):
-        raise RowError(f"field '{key}' is not a 'start-end' span: {ts!r}") from None
-    if math.isnan(start) or math.isnan(end):
-        return {}
-    if end < start:
-        raise RowError(f"field '{key}' ends before it starts: {ts!r}")
-    return {"start": start, "end": end}
-
-
-# ---------------------------------------------------------------- readers: (location, row)
-
-
-def read_csv(path: str) -> Iterator[Tuple[str, dict]]:
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        for row in reader:
-            yield f"{path}:{reader.line_num}", row
-
-
-def read_jsonl(path: str) -> Iterator[Tuple[str, dict]]:
-    with open(path) as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{number}", json.loads(line)
-            except json.JSONDecodeError as error:
-                yield f"{path}:{number}", RowError(f"invalid JSON ({error.msg})")
-
-
-def read_json_records(path: str) -> Iterator[Tuple[str, dict]]:
-    for index, row in enumerate(read_json_list(path)):
-        yield f"{path}:record {index}", row
-
-
-# ---------------------------------------------------------------- converters: row -> record
-
-
-def nextqa(row: dict, index: int, video_map: dict) -> dict:
-    video_id = str(need(row, "video"))
-    if video_id not in video_map:
-        raise RowError(f"video {video_id} is not in the --video-map file")
-    options = [need(row, f"a{i}") for i in range(5)]
-    return {
-        "video": video_map[video_id],
-        "num_option": 5,
-        "qid": f"{need(row, 'type')}_{video_id}_{need(row, 'qid')}",
-        **{f"a{i}": f"{o}." for i, o in enumerate(options)},
-        "answer": as_int(need(row, "answer"), "answer"),
-        "question": f"{need(row, 'question')}?",
-    }
-
-
-def star(row: dict, index: int, video_map: dict) -> dict:
-    choices = [need(c, "choice") for c in need(row, "choices")]
-    answer = need(row, "answer")
-    if answer not in choices:
-        raise RowError(f"answer {answer!r} is not one of the choices")
-    return {
-        "video": need(row, "video_id"),
-        "num_option": len(choices),
-        "qid": need(row, "question_id"),
-        **{f"a{i}": c for i, c in enumerate(choices)},
-        "answer": choices.index(answer),
-        "question": need(row, "question"),
-        "start": float(need(row, "start")),
-        "end": float(need(row, "end")),
-    }
-
-
-def how2qa_or_tvqa(prefix: str, num_option: int) -> Callable:
-    def convert(row: dict, index: int, video_map: dict) -> dict:
-        return {
-            "video": need(row, "vid_name"),
-            "num_option": num_option,
-            "qid": f"{prefix}_{index}",
-            **{f"a{i}": need(row, f"a{i}") for i in range(num_option)},
-            "answer": as_int(need(row, "answer_idx"), "answer_idx"),
-            "question": need(row, "q"),
-            **span(need(row, "ts")),
-        }
-
-    return convert
-
-
-def vlep(row: dict, index: int, video_map: dict) -> dict:
-    events = need(row, "events")
-    if len(events) != 2:
-        raise RowError(f"field 'events' must hold 2 events, got {len(events)}")
-    return {
-        "video": need(row, "vid_name"),
-        "num_option": 2,
-        "qid": f"VLEP_{need(row, 'example_id')}",
-        "a0": events[0],
-        "a1": events[1],
-        "answer": as_int(need(row, "answer"), "answer"),
-        **span(need(row, "ts")),
-    }
-
-
-FORMATS = {
-    "nextqa": (read_csv, nextqa),
-    "star": (read_json_records, star),
-    "how2qa": (read_jsonl, how2qa_or_tvqa("HOW2QA", 4)),
-    "tvqa": (read_jsonl, how2qa_or_tvqa("TVQA", 5)),
-    "vlep": (read_jsonl, vlep),
-}
-
-
-def convert(dataset: str, input_path: str, video_map: dict = None):
-    """Returns (records, errors) where errors are 'file:line: reason' strings."""
-    reader, converter = FORMATS[dataset]
-    records, errors = [], []
-    for index, (location, row) in enumerate(reader(input_path)):
-        try:
-            if isinstance(row, Exception):
-                raise row
-            if not isinstance(row, dict):
-                raise RowError(f"expected an object, got {type(row).__name__}")
-            record = converter(row, index, video_map or {})
-            validate_record(record, input_path, index, needs_question=dataset != "vlep")
-            records.append(record)
-        except (RowError, ValueError, KeyError, TypeError) as error:
-            reason = str(error).split(": ", 2)[-1] if input_path in str(error) else str(error)
-            errors.append(f"{location}: {reason}")
-    return records, errors
-
-
-def read_video_map(path: str) -> dict:
-    try:
-        with open(path) as f:
-            return {str(k): v for k, v in json.load(f).items()}
-    except (json.JSONDecodeError, AttributeError) as error:
-        raise PrepareError(f"{path}: not a JSON object mapping video ids to folders ({error})") from None
+from lavis_vila.datasets.annotations import AnnotationError
+from lavis_vila.datasets.releases import FORMATS, ReleaseError, convert, read_video_map
 
 
 def main(argv=None):
@@ -193,9 +27,8 @@ def main(argv=None):
     if args.dataset == "nextqa" and not args.video_map:
         parser.error("nextqa needs --video-map map_vid_vidorID.json")
     try:
-        video_map = read_video_map(args.video_map) if args.video_map else None
-        records, errors = convert(args.dataset, args.input, video_map)
-    except (PrepareError, AnnotationError) as error:
+        records, errors = convert(args.dataset, args.input, read_video_map(args.video_map) if args.video_map else None)
+    except (ReleaseError, AnnotationError) as error:
         parser.exit(1, f"prepare: {error}\n")
     for error in errors:
         print(f"malformed row skipped: {error}", file=sys.stderr)

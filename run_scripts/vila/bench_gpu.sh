@@ -15,7 +15,7 @@ mkdir -p "$OUT"
 {
   echo "# bench: $MODEL_TYPE on $DEVICE ($(date -u +%Y-%m-%dT%H:%MZ))"
   if [ "$DEVICE" = cuda ]; then nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; fi
-  timeout 120 "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --flops --json "$OUT/flops_$MODEL_TYPE.json"
+  timeout 120 "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --flops --out "$OUT/flops_$MODEL_TYPE.json"
   timeout 360 "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --device "$DEVICE" --dtype auto \
-    --repeats "${REPEATS:-5}" --warmup 2 --json "$OUT/latency_${MODEL_TYPE}_$DEVICE.json"
+    --repeats "${REPEATS:-5}" --warmup 2 --out "$OUT/latency_${MODEL_TYPE}_$DEVICE.json"
 } 2>&1 | grep -v -i -E "warn|custom_(fwd|bwd)" | tee "$OUT/bench_$MODEL_TYPE.md"

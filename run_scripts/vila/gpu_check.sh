@@ -2,7 +2,7 @@
 # The prepared check for one bare, offline GPU machine, at most 8 minutes on one H100:
 # full-size ViLA 32->4 (flant5xl architecture, random weights) trained with run.amp under torchrun
 # with runner_base and with vila_runner, evaluated, and benchmarked in bf16 at batch 1 and 8.
-# Writes OUT/gpu_check.json and OUT/gpu_check.md (see lavis_vila/tools/gpu_check.py).
+# Writes OUT/gpu_check.json and OUT/gpu_check.md (see lavis_vila/experiments/gpu_check.py).
 #   bash run_scripts/vila/gpu_wheels.sh               # here, once: .whl/
 #   bash run_scripts/vila/gpu_check.sh OUT [ARGS]     # there (the device tool, carrying .whl); ARGS go to tools.gpu_check
 #   bash run_scripts/vila/gpu_check.sh --dry-run OUT  # here: the same steps, tiny, on the CPU, in .venv

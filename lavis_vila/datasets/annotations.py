@@ -5,7 +5,7 @@ Each record::
     {"video": str, "qid": str, "question": str, "a0": str, ..., "a{n-1}": str,
      "answer": int, "num_option": n, "start": seconds?, "end": seconds?}
 
-A bad record is an error naming the file and the record. Plain Python: ``tools.prepare`` uses
+A bad record is an error naming the file and the record. Plain Python: ``datasets.releases`` uses
 it without importing torch or LAVIS.
 """
 import json

@@ -1,0 +1,227 @@
+"""Side-by-side speed of ViLA, uniform sampling and SeViLA-style selection on one backbone.
+
+Rows: ``vila`` T->K for (8, 4) and (32, 4); ``vila_uniform`` with 4 and with 32 frames;
+``sevila_baseline`` 32->4; ``vila`` 8->4 in ``official_style`` (per-frame Q-Former loop and
+30-token ``generate``); ``vila`` 8->4 and 32->4 with the prompter on ViT block 6 and 12
+(``prompter_layer``: the later blocks run on the 4 chosen frames only); and the parts no selector
+can avoid, the ViT on 8 frames and the LLM's one encoder pass plus one decoder step on 4 frames' tokens.
+
+All models share one set of backbone weights, random ones (timing does not depend on their
+values). Variants run interleaved, after warm-up, and each row reports the median, min and max
+of the timed runs. dtype ``auto`` picks bf16 on a GPU that supports it or a CPU that reports
+AMX / AVX-512-BF16, else fp32.
+"""
+import copy
+import resource
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from lavis_vila.experiments.bench_report import Row
+from lavis_vila.experiments.machine import cpu_info
+from lavis_vila.models import build_model
+from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokenizer
+from lavis_vila.models.precision import DTYPES
+from lavis_vila.models.prompters import PROMPTERS, build_prompter
+from lavis_vila.models.inference_styles import official_style
+from lavis_vila.prompts import mc_prompt
+
+QUESTION = mc_prompt(
+    "why did the boy pick up the cup after he sat down at the table?",
+    ["to drink water.", "to give it to the girl.", "to wash it.", "to put it away.", "to throw it."],
+)
+SHARED_PARTS = ("visual_encoder", "ln_vision", "Qformer", "query_tokens", "t5_proj", "t5_model")
+
+
+@dataclass
+class Variant:
+    row: Row
+    run: Callable[[], object]
+
+
+def auto_dtype(device: torch.device) -> str:
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    flags = cpu_info()["flags"]
+    return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
+
+
+def materialize(module: nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+    """Give every meta parameter real random storage (N(0, 0.02); norms 1/0), tied ones once."""
+    done = {}
+    for submodule in module.modules():
+        for name, param in list(submodule._parameters.items()):
+            if param is None or not param.is_meta:
+                continue
+            if id(param) not in done:
+                data = torch.empty(param.shape, device=device, dtype=dtype)
+                if isinstance(submodule, nn.LayerNorm) or "layer_norm" in type(submodule).__name__.lower():
+                    data.fill_(1.0 if name == "weight" else 0.0)
+                else:
+                    data.normal_(0.0, 0.02)
+                done[id(param)] = nn.Parameter(data, requires_grad=param.requires_grad)
+            submodule._parameters[name] = done[id(param)]
+    module.to(device=device, dtype=dtype)
+
+
+def build_models(model_type: str, device: torch.device, dtype: torch.dtype, empty: bool) -> dict:
+    """Every variant's model, sharing one backbone; on the meta device when ``empty``."""
+    # Inference never runs the distillation teacher: sharing the student's Q-Former saves its memory.
+    no_teacher = dict(teacher_shares_student_qformer=True, num_selected_frames=4)
+    models = {
+        "vila_8": build_model("vila", model_type, empty=True, num_candidate_frames=8, **no_teacher),
+        "vila_32": build_model("vila", model_type, empty=True, num_candidate_frames=32, **no_teacher),
+        "vila_uniform": build_model("vila_uniform", model_type, empty=True),
+        "sevila_baseline": build_model("sevila_baseline", model_type, empty=True,
+                                       num_candidate_frames=32, num_selected_frames=4),
+    }
+    shared = models["vila_8"]
+    if shared.t5_tokenizer is None or shared.qformer_tokenizer is None:
+        print("note: the hub tokenizers are not available offline; prompts are tokenized with the "
+              "shipped tiny tokenizers (sequence lengths differ slightly, equally for every variant)")
+    for model in models.values():
+        model.qformer_tokenizer = model.qformer_tokenizer or build_qformer_tokenizer("tiny")
+        model.t5_tokenizer = model.t5_tokenizer or build_t5_tokenizer("tiny")
+        if model is not shared:
+            for part in SHARED_PARTS:
+                setattr(model, part, getattr(shared, part))
+    for model in models.values():
+        if empty:
+            model.to("meta")
+        else:
+            materialize(model, device, dtype)
+        model.eval()
+    models["vila_8_official"] = official_style(models["vila_8"])
+    for layer in early_layers(shared):
+        for frames in (8, 32):
+            models[f"vila_{frames}_layer{layer}"] = copy.copy(models[f"vila_{frames}"])
+            models[f"vila_{frames}_layer{layer}"].prompter_layer = layer
+    return models
+
+
+def early_layers(model) -> list:
+    """The ``prompter_layer`` values benched: blocks 6 and 12 of ViT-g (39 blocks); the middle of a
+    shallower ViT."""
+    depth = len(model.visual_encoder.blocks)
+    return [layer for layer in (6, 12) if layer < depth] or [depth // 2]
+
+
+def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.dtype, dtype_name: str) -> list:
+    shared = models["vila_8"]
+    size = shared.visual_encoder.image_size
+    video = torch.randn(batch_size, 32, 3, size, size, device=device, dtype=dtype)
+    text = {"qa_input": [QUESTION] * batch_size, "num_option": [5] * batch_size}
+    tokens_per_frame = shared.query_tokens.shape[1]
+    visual_tokens = torch.randn(batch_size, 4 * tokens_per_frame, shared.t5_model.config.d_model,
+                                device=device, dtype=dtype)
+
+    def row(model, mode, t, k):
+        return Row(model, mode, t, k, batch_size, str(device), dtype_name)
+
+    def answer(model, frames):
+        return lambda: model.answer_scores({"video": video[:, :frames], **text})
+
+    return [
+        Variant(row("vila", "efficient", 8, 4), answer(models["vila_8"], 8)),
+        Variant(row("vila", "efficient", 32, 4), answer(models["vila_32"], 32)),
+        Variant(row("vila_uniform", "efficient", 4, 4), answer(models["vila_uniform"], 4)),
+        Variant(row("vila_uniform", "efficient", 32, 32), answer(models["vila_uniform"], 32)),
+        Variant(row("sevila_baseline", "efficient", 32, 4), answer(models["sevila_baseline"], 32)),
+        Variant(row("vila", "official_style", 8, 4), answer(models["vila_8_official"], 8)),
+        *[Variant(row("vila", f"prompter_layer {layer}", frames, 4), answer(models[f"vila_{frames}_layer{layer}"], frames))
+          for layer in early_layers(shared) for frames in (8, 32)],
+        Variant(row("component:vit", "efficient", 8, 8), lambda: shared.encode_frames(video[:, :8])),
+        Variant(row("component:llm", "efficient", 4, 4),
+                lambda: shared.option_scores(visual_tokens, text["qa_input"], text["num_option"])),
+        *[Variant(row(f"component:prompter {name}", "efficient", 32, 4), run_prompter(prompter, shared, batch_size))
+          for name, prompter in prompters(shared, device, dtype).items()],
+    ]
+
+
+def prompters(model, device: torch.device, dtype: torch.dtype) -> dict:
+    """Each Frame-Prompter for 32 -> 4 at ``model``'s sizes, with random weights."""
+    common = dict(num_tokens=model.visual_encoder.patch_embed.num_patches + 1,
+                  vision_width=model.visual_encoder.num_features, num_candidate_frames=32, num_selected_frames=4,
+                  question_dim=model.Qformer.config.hidden_size)
+    return {name: build_prompter(name, {}, **common).to(device=device, dtype=dtype).eval() for name in PROMPTERS}
+
+
+def run_prompter(prompter, model, batch_size: int) -> Callable[[], object]:
+    """The prompter alone on 32 frames' ViT features, with an instruction embedding."""
+    like = model.query_tokens
+    features = torch.randn(batch_size, 32, prompter.num_tokens, model.visual_encoder.num_features,
+                           device=like.device, dtype=like.dtype)
+    question = torch.randn(batch_size, prompter.question_dim, device=like.device, dtype=like.dtype)
+    return lambda: prompter(features, question=question)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_variants(variant_list: list, repeats: int, warmup: int, device: torch.device) -> None:
+    """Interleaved: every round runs each variant once; the first ``warmup`` rounds are dropped."""
+    times = {id(v): [] for v in variant_list}
+    peaks = {id(v): 0.0 for v in variant_list}
+    for round_index in range(warmup + repeats):
+        for variant in variant_list:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            synchronize(device)
+            start = time.perf_counter()
+            with torch.inference_mode():
+                variant.run()
+            synchronize(device)
+            elapsed_ms = (time.perf_counter() - start) * 1e3
+            if round_index >= warmup:
+                times[id(variant)].append(elapsed_ms)
+            peaks[id(variant)] = max(peaks[id(variant)], peak_memory_mb(device))
+        print(f"round {round_index + 1}/{warmup + repeats} ({'warm-up' if round_index < warmup else 'timed'}) done",
+              flush=True)
+    for variant in variant_list:
+        samples = times[id(variant)]
+        variant.row.latency_ms_median = statistics.median(samples)
+        variant.row.latency_ms_min, variant.row.latency_ms_max = min(samples), max(samples)
+        variant.row.peak_mem_mb = peaks[id(variant)]
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """GPU: peak allocated during the run. CPU: the process's peak resident set so far."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def count_flops(variant_list: list) -> None:
+    for variant in variant_list:
+        if variant.row.mode == "official_style":
+            print("note: official_style generates until an end token, which is data-dependent: "
+                  "its FLOPs cannot be counted on the meta device")
+            continue
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            variant.run()
+        variant.row.flops = float(counter.get_total_flops())
+
+
+def run(model_type: str, device_name: str, dtype_name: str, batch_size: int = 1, repeats: int = 3, warmup: int = 1,
+        flops: bool = False) -> list:
+    """Every variant's ``Row``: timed on ``device_name`` (``dtype_name`` ``auto``: see above), or with
+    ``flops`` its FLOPs counted on the meta device in fp32, with no weights and no timing."""
+    device = torch.device("meta" if flops else device_name)
+    dtype_name = "fp32" if flops else (auto_dtype(device) if dtype_name == "auto" else dtype_name)
+    dtype = DTYPES[dtype_name]
+    print(f"model type {model_type}, {'meta device (FLOPs only)' if flops else device}, {dtype_name}, "
+          f"batch {batch_size}; RANDOM weights (timing does not depend on their values)", flush=True)
+    models = build_models(model_type, device, dtype, empty=flops)
+    variant_list = variants(models, batch_size, device, dtype, dtype_name)
+    if flops:
+        count_flops(variant_list)
+    else:
+        time_variants(variant_list, repeats, warmup, device)
+    return [v.row for v in variant_list]

@@ -1,0 +1,67 @@
+"""The bench's rows, their table and the ratios the README quotes; plain Python."""
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+
+@dataclass
+class Row:
+    model: str
+    mode: str
+    candidate_frames: int
+    selected_frames: int
+    batch_size: int
+    device: str
+    dtype: str
+    flops: Optional[float] = None
+    latency_ms_median: Optional[float] = None
+    latency_ms_min: Optional[float] = None
+    latency_ms_max: Optional[float] = None
+    peak_mem_mb: Optional[float] = None
+    weights: str = "random"
+
+
+def format_table(rows: list) -> str:
+    baseline = next((r for r in rows if r.model == "sevila_baseline"), None)
+    lines = ["| model | mode | frames | latency ms (median, min-max) | vs sevila_baseline | GFLOPs |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        latency = (f"{r.latency_ms_median:.1f} ({r.latency_ms_min:.1f}-{r.latency_ms_max:.1f})"
+                   if r.latency_ms_median is not None else "-")
+        if baseline and r.latency_ms_median is not None:
+            speedup = f"{baseline.latency_ms_median / r.latency_ms_median:.2f}x faster"
+        elif baseline and r.flops:
+            speedup = f"{baseline.flops / r.flops:.2f}x fewer FLOPs"
+        else:
+            speedup = "-"
+        flops = "-" if not r.flops else f"{r.flops / 1e9:.1f}" if r.flops >= 1e8 else f"{r.flops / 1e9:.2g}"
+        frames = f"{r.candidate_frames}->{r.selected_frames}" if r.candidate_frames != r.selected_frames else str(r.candidate_frames)
+        lines.append(f"| {r.model} | {r.mode} | {frames} | {latency} | {speedup} | {flops} |")
+    return "\n".join(lines)
+
+
+def summary(rows: list) -> str:
+    """The acceptance ratios: speed-ups, distance from the unavoidable cost, official-style cost."""
+    find = lambda model, mode, t: next(r for r in rows if (r.model, r.mode, r.candidate_frames) == (model, mode, t))  # noqa: E731
+    metric = "latency_ms_median" if rows[0].latency_ms_median is not None else "flops"
+    value = lambda r: getattr(r, metric)  # noqa: E731
+    sevila, vila8, vila32 = find("sevila_baseline", "efficient", 32), find("vila", "efficient", 8), find("vila", "efficient", 32)
+    parts = value(find("component:vit", "efficient", 8)) + value(find("component:llm", "efficient", 4))
+    return "\n".join([
+        f"by {metric}:",
+        f"  sevila_baseline(32->4) / vila(8->4)  = {value(sevila) / value(vila8):.2f}",
+        f"  sevila_baseline(32->4) / vila(32->4) = {value(sevila) / value(vila32):.2f}",
+        f"  vila(8->4) / (ViT on 8 frames + LLM encoder pass and decoder step) = {value(vila8) / parts:.3f}",
+    ] + ([f"  vila(8->4) official_style / efficient = {value(official) / value(vila8):.2f}"]
+         if value(official := find("vila", "official_style", 8)) else [])
+      + [f"  vila(32->4) {r.mode} / vila(32->4) = {value(r) / value(vila32):.2f}; "
+         f"sevila_baseline(32->4) / vila(8->4) {r.mode} = {value(sevila) / value(find('vila', r.mode, 8)):.2f}"
+         for r in rows if r.mode.startswith("prompter_layer") and r.candidate_frames == 32])
+
+
+def write_json(rows: list, path: str) -> None:
+    """The rows as a JSON list of objects, the folder made if need be."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump([asdict(r) for r in rows], f, indent=2)
