@@ -35,7 +35,7 @@ setup(
     include_package_data=True,
     python_requires=">=3.9,<3.14",
     install_requires=[
-        # torch as the user has it, within the range tested (README, "Install"); never an exact pin,
+        # torch as the user has it, within the range tested (docs/install.md); never an exact pin,
         # so that a cluster's own CUDA build stays in place.
         "torch>=2.13,<=2.14.1",
         "torchvision>=0.28,<=0.29.1",

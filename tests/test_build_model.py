@@ -54,7 +54,7 @@ def test_each_frame_prompter_builds_at_full_size_on_the_meta_device_with_the_doc
     assert counts["segment"] == (n * s * s + s) + 2 * s + (s * s + s)  # Linear(S*N, S), LayerNorm(S), Linear(S, S)
     assert counts["free_form"] == (n * s + s) + 2 * s + (s + 1)
     assert counts["question_aware"] == (c * h + h) + 2 * h + 2 * d + (d * 2 * h + 2 * h) + (h + 1)
-    assert (counts["segment"], counts["question_aware"]) == (16_544, 95_937)  # the README's figures
+    assert (counts["segment"], counts["question_aware"]) == (16_544, 95_937)  # docs/results/ablation.md's figures
 
 
 def test_unknown_model_type_lists_the_available_ones():

@@ -54,7 +54,7 @@ def test_gpu_project_config_also_passes_the_check_under_lavis_runner_base(path, 
     cfg = Config(argparse.Namespace(cfg_path=str(path), options=["run.runner=runner_base"]))
     check_config(cfg, str(path))
     ignored = {r.getMessage().split("run.")[1].split(" ")[0] for r in caplog.records if "ignores it" in r.getMessage()}
-    assert ignored <= {"find_unused_parameters", "lr_scales"}  # what the README says runner_base ignores
+    assert ignored <= {"find_unused_parameters", "lr_scales"}  # what docs/runners.md says runner_base ignores
 
 
 def test_the_gpu_check_config_passes_the_check_with_both_runners(tmp_path):

@@ -7,7 +7,7 @@ Training loss: L_vqa + distill_weight * MSE(decoder(student tokens), teacher tok
 At inference only the student path runs.
 
 Paper vs official code: each difference is one flag, listed with its default and what decided
-it in the README's faithfulness table. Here: ``teacher_shares_student_qformer`` (the paper's
+it in the faithfulness table (docs/faithfulness.md). Here: ``teacher_shares_student_qformer`` (the paper's
 separate teacher by default), ``eval_gumbel_noise`` and ``prompter_gradient`` (the official
 code's gradient through the selected mask entries only, by default). ``frame_prompter`` picks the
 prompter (``lavis_vila.models.prompters``): the paper's ``segment`` by default.

@@ -17,7 +17,7 @@ def main(argv=None):
     parser.add_argument("--out", default="output/demo")
     parser.add_argument("--data-dir", default="data/keyframe_qa", help="one sub-directory per seed")
     parser.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2],
-                        help="seeds of data and training (3 fit in 15 minutes on a 2-core Xeon; the README also "
+                        help="seeds of data and training (3 fit in 15 minutes on a 2-core Xeon; docs/results/demo.md also "
                              "reports --seed 0 1 2 3 4)")
     parser.add_argument("--vila-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="extra --options for stage 2 (ViLA), e.g. model.prompter_gradient=selected; "
