@@ -62,14 +62,25 @@ def preprocess_of(run_config: dict):
     return None
 
 
-def export_checkpoint(checkpoint: dict, source: str, folder: str, default_preprocess=None) -> str:
-    """A training checkpoint (its ``model`` weights and recorded ``config``) as a saved-model folder."""
+def default_preprocess(model_config: dict):
+    """The processors of the model type's registered YAML; None when the config names none."""
+    from lavis.common.registry import registry  # importing LAVIS registers our models
+
+    model_cls = registry.get_model_class(model_config.get("arch"))
+    if model_cls is None or model_config.get("model_type") not in model_cls.PRETRAINED_MODEL_CONFIG_DICT:
+        return None
+    return OmegaConf.load(model_cls.default_config_path(model_config["model_type"])).get("preprocess")
+
+
+def export_checkpoint(checkpoint: dict, source: str, folder: str) -> str:
+    """A training checkpoint (its ``model`` weights and recorded ``config``) as a saved-model folder,
+    with the run's processors (its first dataset's), else the model type's defaults."""
     run_config = checkpoint.get("config") or {}
     if not run_config.get("model"):
         raise CheckpointError(f"'{source}' records no model config (training checkpoints do); it cannot be saved as a "
                               f"folder that builds its own model")
-    preprocess = preprocess_of(run_config) or default_preprocess
+    preprocess = preprocess_of(run_config) or default_preprocess(run_config["model"])
     if preprocess is None:
-        raise CheckpointError(f"'{source}' records no dataset processors; pass the model type's defaults")
+        raise CheckpointError(f"'{source}' records no dataset processors and its model type has no defaults")
     metadata = {key: checkpoint[key] for key in ("epoch", "partial") if checkpoint.get(key) is not None}
     return save(folder, checkpoint["model"], run_config["model"], preprocess, {**metadata, "exported_from": source})

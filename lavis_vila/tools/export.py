@@ -8,23 +8,8 @@ are the ones the run trained with (its first dataset's), else the model type's d
 """
 import argparse
 
-from omegaconf import OmegaConf
-
 from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file
 from lavis_vila.saved_model import export_checkpoint
-
-
-def default_preprocess(checkpoint: dict):
-    """The processors of the checkpoint's model type (its registered YAML), if it names one."""
-    from lavis.common.registry import registry
-
-    import lavis_vila  # noqa: F401  registers the models
-
-    model = (checkpoint.get("config") or {}).get("model") or {}
-    model_cls = registry.get_model_class(model.get("arch"))
-    if model_cls is None or model.get("model_type") not in model_cls.PRETRAINED_MODEL_CONFIG_DICT:
-        return None
-    return OmegaConf.load(model_cls.default_config_path(model["model_type"])).get("preprocess")
 
 
 def main(argv=None):
@@ -35,7 +20,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         checkpoint = load_checkpoint_file(args.checkpoint, "checkpoint")
-        folder = export_checkpoint(checkpoint, args.checkpoint, args.out, default_preprocess(checkpoint))
+        folder = export_checkpoint(checkpoint, args.checkpoint, args.out)
     except (CheckpointError, FileNotFoundError) as error:
         parser.exit(1, f"export: {error}\n")
     print(f"wrote {folder}: {len(checkpoint['model'])} tensors in model.safetensors, and config.yaml")
