@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import PANCAKE
+from lavis_vila.processors import VideoEvalProcessor
 from lavis_vila.tools import prepare
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prepare"
@@ -11,8 +13,8 @@ CASES = {
     # dataset: (input file, good records, {line marker: reason fragment})
     "nextqa": ("nextqa_val.csv", 2, {"nextqa_val.csv:4": "field 'answer' is not an integer: 'three'"}),
     "star": ("STAR_val.json", 1, {"STAR_val.json:record 1": "answer 'Opened the door.' is not one of the choices"}),
-    "how2qa": ("how2qa_val_release.jsonl", 2, {"how2qa_val_release.jsonl:2": "ends before it starts"}),
-    "tvqa": ("tvqa_val.jsonl", 2, {"tvqa_val.jsonl:2": "missing field 'a4'"}),
+    "how2qa": ("how2qa_val_release.jsonl", 3, {"how2qa_val_release.jsonl:2": "ends before it starts"}),
+    "tvqa": ("tvqa_val.jsonl", 3, {"tvqa_val.jsonl:2": "missing field 'a4'"}),
     "vlep": ("vlep_dev_release.jsonl", 1, {"vlep_dev_release.jsonl:2": "must hold 2 events",
                                            "vlep_dev_release.jsonl:3": "invalid JSON"}),
 }
@@ -57,8 +59,16 @@ def test_star_answer_is_the_index_of_the_matching_choice(tmp_path, capsys):
 
 def test_tvqa_nan_span_means_the_whole_video_and_qids_use_the_row_index(tmp_path, capsys):
     records, _, _ = run("tvqa", tmp_path, capsys)
-    assert [r["qid"] for r in records] == ["TVQA_0", "TVQA_2"]
+    assert [r["qid"] for r in records] == ["TVQA_0", "TVQA_2", "TVQA_3"]
     assert "start" not in records[1]
+
+
+@pytest.mark.parametrize("dataset, window", [("how2qa", (1.7, 1.7)), ("tvqa", (0.0, 0.0))])
+def test_a_zero_length_window_converts_and_its_clip_decodes_its_one_frame(dataset, window, tmp_path, capsys):
+    records, _, _ = run(dataset, tmp_path, capsys)
+    (record,) = [r for r in records if (r.get("start"), r.get("end")) == window]
+    _, indices = VideoEvalProcessor(image_size=32, num_frames=4)(str(PANCAKE), record["start"], record["end"])
+    assert indices == [int(window[0] * 30)] * 4  # the frame at that time, T times (30 fps)
 
 
 def test_vlep_has_two_events_and_no_question(tmp_path, capsys):

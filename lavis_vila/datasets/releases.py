@@ -8,10 +8,9 @@ preprocessing notebook (research/sevila_lavis.md A2).
 """
 import csv
 import json
-import math
 from typing import Callable, Iterator, Tuple
 
-from lavis_vila.datasets.annotations import read_json_list, validate_record
+from lavis_vila.datasets.annotations import WindowError, clip_window, read_json_list, validate_record
 
 
 class ReleaseError(ValueError):
@@ -36,17 +35,16 @@ def as_int(value, key: str) -> int:
 
 
 def span(ts, key: str = "ts") -> dict:
-    """'12.3-45.6' or [12.3, 45.6] -> {"start", "end"}; NaN bounds mean the whole video."""
+    """'12.3-45.6' or [12.3, 45.6] -> {"start", "end"}, read by ``annotations.clip_window``:
+    '61.14-61.14' is one instant and NaN bounds mean the whole video ({})."""
     parts = ts.split("-") if isinstance(ts, str) else ts
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
+        raise RowError(f"field '{key}' is not a 'start-end' span: {ts!r}")
     try:
-        start, end = (float(p) for p in parts)
-    except (TypeError, ValueError):
-        raise RowError(f"field '{key}' is not a 'start-end' span: {ts!r}") from None
-    if math.isnan(start) or math.isnan(end):
-        return {}
-    if end < start:
-        raise RowError(f"field '{key}' ends before it starts: {ts!r}")
-    return {"start": start, "end": end}
+        start, end = clip_window(*parts)
+    except WindowError as error:
+        raise RowError(f"field '{key}' {ts!r}: {error}") from None
+    return {name: seconds for name, seconds in (("start", start), ("end", end)) if seconds is not None}
 
 
 # ---------------------------------------------------------------- readers: (location, row)
