@@ -10,9 +10,13 @@ from lists kept by hand:
 - run: the keys the runner, the task, LAVIS's task and distributed set-up and our launcher read
   (a key that only another registered runner reads is a warning: the chosen runner ignores it).
 
-An unknown key is an error naming the file, the section and the key, with the closest known key
-(or, for SeViLA's names, ours). An unknown runner, task, model, processor or dataset lists the
-registered ones.
+A file's problems are reported together, in one error naming the file, each with its section and
+key. The vocabulary of SeViLA's and the official ViLA's YAMLs is mapped: a key or name we spell
+differently points to ours, one we have no use for says "drop it" and why (no "did you mean" for
+it: ``max_len`` is not ``max_iters``). A typo gets the closest known key; an unknown runner, task,
+model, processor or dataset lists the registered ones. ``blip_question`` (named in every official
+YAML, valid in LAVIS) is a warning: it lower-cases and strips the punctuation of every question and
+option, which the official code, configuring it, never did.
 """
 import difflib
 import logging
@@ -26,11 +30,34 @@ from omegaconf import DictConfig, OmegaConf
 
 # Keys of LAVIS's BaseModel.load_checkpoint_from_config, which our models keep.
 CHECKPOINT_KEYS = {"arch", "model_type", "pretrained", "finetuned", "load_finetuned"}
-# SeViLA / official ViLA names -> ours, per section.
-SEVILA_NAMES = {
-    "model": {"n_frms": "num_candidate_frames", "frame_num": "num_selected_frames"},
-    "processor": {"n_frms": "num_frames"},
+NOT_GENERATED = "answers are scored over the options here; nothing is generated"
+# The keys of SeViLA's and the official ViLA's YAMLs, per section: ours, or None (drop it) and why.
+OFFICIAL_KEYS = {
+    "model": {
+        "n_frms": ("num_candidate_frames", ""),
+        "frame_num": ("num_selected_frames", ""),
+        "teacher_frame_num": ("num_candidate_frames", ""),
+        "qformer_input_text": ("qformer_text_input", ""),
+        "task": ("train_localizer", "sevila_baseline: True for SeViLA's train_loc_*, False for train_qa_with_loc_*"),
+        "freeze_vit": (None, "the ViT is always frozen here"),
+        "answer_num": (None, "each record's num_option gives the number of options"),
+    },
+    "processor": {"n_frms": ("num_frames", "")},
+    "run": {
+        "temp": (None, "the Gumbel temperature always anneals here, 1 -> 0.01 over 50 epochs as with temp: True; "
+                       "run.temperature_start/end/epochs set it"),
+        "max_len": (None, NOT_GENERATED),
+        "min_len": (None, NOT_GENERATED),
+        "num_beams": (None, NOT_GENERATED),
+    },
 }
+# Their registry names -> ours.
+OFFICIAL_NAMES = {
+    "model": {"vila_ori": "vila_uniform", "sevila": "sevila_baseline"},
+    "task": {"videoqa": "videoqa_mc"},
+    "processor": {"blip2_video_train": "vila_video_train", "blip_video_eval": "vila_video_eval"},
+}
+GARBLING_PROCESSORS = {"blip_question": "vila_question"}
 
 
 class ConfigError(ValueError):
@@ -66,36 +93,67 @@ def source_classes(cls) -> list:
     return [k for k in cls.__mro__ if k.__module__.split(".")[0] in ("lavis", "lavis_vila")]
 
 
+def resolve(kind: str, name: str, where: str, problems: list):
+    """The registered class of ``name``, or of ours where it is an official name (a problem then)."""
+    lookup = getattr(registry, f"get_{kind}_class")
+    cls = lookup(name)
+    if cls is not None:
+        return cls
+    ours = OFFICIAL_NAMES.get(kind, {}).get(name)
+    if ours:
+        problems.append(f"{where}: the official code's {kind} '{name}' is '{ours}' here")
+        return lookup(ours)
+    listing = getattr(registry, "list_datasets" if kind == "builder" else f"list_{kind}s")()
+    problems.append(f"{where}: unknown {kind} '{name}'. Registered: {sorted(listing)}")
+    return None
+
+
 def registered(kind: str, name: str, where: str):
-    cls = getattr(registry, f"get_{kind}_class")(name)
-    if cls is None:
-        listing = getattr(registry, "list_datasets" if kind == "builder" else f"list_{kind}s")()
-        raise ConfigError(f"{where}: unknown {kind} '{name}'. Registered: {sorted(listing)}")
+    problems = []
+    cls = resolve(kind, name, where, problems)
+    if problems:
+        raise ConfigError(problems[0])
     return cls
 
 
-def check_keys(section, known: set, where: str, aliases: dict = None) -> None:
+def key_problems(section, known: set, where: str, official: dict = None) -> list:
+    problems, unmatched = [], []
     for key in (section or {}):
         if key in known:
             continue
-        ours = (aliases or {}).get(key)
-        if ours:
-            hint = f"; SeViLA's '{key}' is '{ours}' here"
-        else:
-            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"{where}: unknown key '{key}'{hint} Known keys: {sorted(known)}")
+        if key in (official or {}):
+            ours, why = official[key]
+            hint = f"the official code's '{key}' is '{ours}' here" if ours else "drop it"
+            problems.append(f"{where}: unknown key '{key}'; {hint}" + (f" ({why})" if why else ""))
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        (problems if close else unmatched).append(f"{where}: unknown key '{key}'" +
+                                                  (f"; did you mean '{close[0]}'?" if close else ""))
+    if unmatched:  # the known keys once per section
+        unmatched[-1] += f". Known keys: {sorted(known)}"
+    return problems + unmatched
+
+
+def model_problems(model_cls, section, where: str) -> list:
+    return key_problems(section, constructor_keys(model_cls) | CHECKPOINT_KEYS, where, OFFICIAL_KEYS["model"])
 
 
 def check_model_section(model_cls, section, where: str) -> None:
-    check_keys(section, constructor_keys(model_cls) | CHECKPOINT_KEYS, where, SEVILA_NAMES["model"])
+    raise_problems(model_problems(model_cls, section, where), where)
 
 
-def check_processor_section(section, where: str) -> None:
+def processor_problems(section, where: str, warn: bool) -> list:
     if not isinstance(section, (dict, DictConfig)) or "name" not in section:
-        return
-    processor_cls = registered("processor", section["name"], f"{where}.name")
-    check_keys(section, constructor_keys(processor_cls) | {"name"}, where, SEVILA_NAMES["processor"])
+        return []
+    problems = []
+    processor_cls = resolve("processor", section["name"], f"{where}.name", problems)
+    if section["name"] in GARBLING_PROCESSORS and warn:
+        logging.warning("%s.name: %s lower-cases every question and option and strips their punctuation, which "
+                        "the official code, configuring it, never applied; %s keeps them as written", where,
+                        section["name"], GARBLING_PROCESSORS[section["name"]])
+    if processor_cls is not None:
+        problems += key_problems(section, constructor_keys(processor_cls) | {"name"}, where, OFFICIAL_KEYS["processor"])
+    return problems
 
 
 def run_keys(runner_cls, task_cls) -> set:
@@ -109,64 +167,84 @@ def run_keys(runner_cls, task_cls) -> set:
                                                                               names=("args",))
 
 
-def check_run_section(run, source: str) -> None:
+def run_problems(run, where: str, warn: bool) -> list:
     """Keys the chosen runner ignores but another registered runner reads are warned about."""
+    problems = []
     runner_name = run.get("runner", "runner_base")
-    task_cls = registry.get_task_class(run.task)
-    known = run_keys(registry.get_runner_class(runner_name), task_cls)
+    runner_cls = resolve("runner", runner_name, f"{where}.runner", problems)
+    task_cls = resolve("task", run.get("task"), f"{where}.task", problems)
+    if runner_cls is None or task_cls is None:
+        return problems
+    known = run_keys(runner_cls, task_cls)
     elsewhere = {}
     for other in registry.list_runners():
         for key in run_keys(registry.get_runner_class(other), task_cls) - known:
             elsewhere.setdefault(key, []).append(other)
-    for key in set(run) & set(elsewhere):
-        logging.warning("%s: run.%s is read by %s only; %s ignores it", source, key, " and ".join(elsewhere[key]),
+    for key in sorted(set(run) & set(elsewhere)) if warn else []:
+        logging.warning("%s.%s is read by %s only; %s ignores it", where, key, " and ".join(elsewhere[key]),
                         runner_name)
-    check_keys(run, known | set(elsewhere), f"{source}: run")
+    return problems + key_problems(run, known | set(elsewhere), where, OFFICIAL_KEYS["run"])
+
+
+def config_problems(config, source: str, warn: bool = False) -> list:
+    """Every problem of a config (model, datasets with their processors, run), as messages."""
+    problems = run_problems(config.get("run") or {}, f"{source}: run", warn)
+    model = config.get("model") or {}
+    model_cls = resolve("model", model["arch"], f"{source}: model.arch", problems) if model.get("arch") else None
+    if model_cls is not None:
+        problems += model_problems(model_cls, model, f"{source}: model")
+    for name, dataset in (config.get("datasets") or {}).items():
+        dataset = dataset or {}
+        builder_cls = resolve("builder", name, f"{source}: datasets", problems)
+        if builder_cls is None:
+            continue
+        defaults = OmegaConf.load(builder_cls.default_config_path()).datasets[name]
+        known = keys_read(source_classes(builder_cls) + [BaseDatasetBuilder]) | set(defaults) | {"type"}
+        problems += key_problems(dataset, known, f"{source}: datasets.{name}")
+        for kind in ("vis_processor", "text_processor"):
+            for split, section in (dataset.get(kind) or {}).items():
+                problems += processor_problems(section, f"{source}: datasets.{name}.{kind}.{split}", warn)
+        problems += frame_count_problems(model, dataset, f"{source}: datasets.{name}")
+    return problems
+
+
+def raise_problems(problems: list, source: str) -> None:
+    """One error for all of a file's problems; a single one reads as before."""
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        listing = "\n".join(f"  - {p[len(source) + 2:] if p.startswith(f'{source}: ') else p}" for p in problems)
+        raise ConfigError(f"{source}: {len(problems)} problems, all of them:\n{listing}")
 
 
 def check_names(config, source: str) -> None:
-    """The registry names a config uses (task, runner, model); before LAVIS's ``Config`` asserts."""
-    run = config.get("run", {})
-    registered("task", run.get("task"), f"{source}: run.task")
-    registered("runner", run.get("runner", "runner_base"), f"{source}: run.runner")
-    if config.get("model", {}).get("arch") is not None:
-        registered("model", config.model.arch, f"{source}: model.arch")
+    """The YAML and its options as written, before LAVIS's ``Config`` asserts on a name: every problem."""
+    raise_problems(config_problems(config, source), source)
 
 
 def check_config(cfg, source: str) -> None:
     """Check a LAVIS ``Config`` (model, datasets with their processors, run) or raise ``ConfigError``."""
-    config = cfg.config
-    run = cfg.run_cfg
-    check_names(config, source)
-    model_cls = registry.get_model_class(cfg.model_cfg.arch)
-    check_model_section(model_cls, cfg.model_cfg, f"{source}: model")
-    check_run_section(run, source)
-    for name, dataset in (cfg.datasets_cfg or {}).items():
-        builder_cls = registered("builder", name, f"{source}: datasets")
-        defaults = OmegaConf.load(builder_cls.default_config_path()).datasets[name]
-        known = keys_read(source_classes(builder_cls) + [BaseDatasetBuilder]) | set(defaults) | {"type"}
-        check_keys(dataset, known, f"{source}: datasets.{name}")
-        for kind in ("vis_processor", "text_processor"):
-            for split, section in (dataset.get(kind) or {}).items():
-                check_processor_section(section, f"{source}: datasets.{name}.{kind}.{split}")
-        check_frame_counts(cfg.model_cfg, dataset, f"{source}: datasets.{name}")
+    raise_problems(config_problems(cfg.config, source, warn=True), source)
 
 
-def check_frame_counts(model, dataset, where: str) -> None:
+def frame_count_problems(model, dataset, where: str) -> list:
     """A frame selector must receive all of its T candidates from each video processor."""
     expected = model.get("num_candidate_frames")
     if expected is None:
-        return
+        return []
+    problems = []
     for split, section in (dataset.get("vis_processor") or {}).items():
         frames = (section or {}).get("num_frames")
         if frames is not None and frames != expected:
-            raise ConfigError(f"{where}.vis_processor.{split}.num_frames is {frames} but model.num_candidate_frames is "
-                              f"{expected}: the processor must give the model all of its candidate frames")
+            problems.append(f"{where}.vis_processor.{split}.num_frames is {frames} but model.num_candidate_frames is "
+                            f"{expected}: the processor must give the model all of its candidate frames")
+    return problems
 
 
 def config_source(cfg) -> str:
-    """The project YAML a LAVIS ``Config`` came from (and that ``--options`` may override)."""
-    args = getattr(cfg, "args", None)
+    """The project YAML a LAVIS ``Config`` (or the launcher's parsed arguments) came from, and
+    whether ``--options`` override it."""
+    args = getattr(cfg, "args", cfg)
     path = getattr(args, "cfg_path", None)
     return f"{path} (with --options)" if path and getattr(args, "options", None) else str(path or "config")
 

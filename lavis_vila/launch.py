@@ -9,7 +9,7 @@ from lavis.common.logger import setup_logger
 from lavis import tasks
 from lavis.common.registry import registry
 
-from lavis_vila.config_check import check_names, registered
+from lavis_vila.config_check import check_names, config_source, registered
 from lavis_vila.run_setup import init_distributed, job_id, run_seed, runner_name
 from lavis_vila.tasks.videoqa_mc import seed_everything
 import lavis.runners  # noqa: F401  (registers runner_base)
@@ -43,7 +43,7 @@ def setup(argv=None, description=""):
     """Parse, configure, seed and build: returns (cfg, task, datasets, model, job_id)."""
     args = parse_args(argv, description)
     check_names(OmegaConf.merge(OmegaConf.load(args.cfg_path), OmegaConf.from_dotlist(args.options or [])),
-                args.cfg_path)
+                config_source(args))
     cfg = ProjectConfig(args)
     init_distributed(cfg.run_cfg)
     # The same seed on every rank, so randomly initialised parts are identical across ranks; the

@@ -46,13 +46,13 @@ def write_jsonl(folder, name, rows):
 def write_how2qa(folder):
     return write_jsonl(folder, "how2qa_val_release.jsonl", [
         {"vid_name": f"clip{i}_0_10", "q": "what is flipped?", "a0": "a pancake", "a1": "a coin", "a2": "a card",
-         "a3": "a page", "answer_idx": i % 4, "ts": "0.5-9.0"} for i in range(3)])
+         "a3": "a page", "answer_idx": i % 4, "ts": "1.70-1.70" if i == 1 else "0.5-9.0"} for i in range(3)])
 
 
 def write_tvqa(folder):
     return write_jsonl(folder, "tvqa_val.jsonl", [
         {"vid_name": f"s01e01_seg01_clip_0{i}", "q": "What is in the pan?", "a0": "a pancake", "a1": "an egg",
-         "a2": "soup", "a3": "rice", "a4": "nothing", "answer_idx": i, "ts": "1.0-9.5" if i else "NaN-NaN"}
+         "a2": "soup", "a3": "rice", "a4": "nothing", "answer_idx": i, "ts": ["NaN-NaN", "1.0-9.5", "0-0"][i]}
         for i in range(3)])
 
 
@@ -62,15 +62,15 @@ def write_vlep(folder):
          "events": ["He will flip it.", "He will leave."], "answer": i % 2, "split": "dev"} for i in range(3)])
 
 
-BENCHMARKS = {  # dataset: (official-format writer, eval config, metric keys it must report)
+BENCHMARKS = {  # dataset: (official-format writer, eval config, metric keys it must report, questions written)
     "nextqa": (write_nextqa, "nextqa_vila_32to4_eval.yaml",
-               {"accuracy", "accuracy_Temporal", "accuracy_Causal", "accuracy_Descriptive"}),
+               {"accuracy", "accuracy_Temporal", "accuracy_Causal", "accuracy_Descriptive"}, 4),
     "star": (write_star, "star_vila_32to4_eval.yaml",
              {"accuracy", "star_avg", "accuracy_Interaction", "accuracy_Sequence", "accuracy_Prediction",
-              "accuracy_Feasibility"}),
-    "how2qa": (write_how2qa, "how2qa_vila_8to4_eval.yaml", {"accuracy", "accuracy_HOW2QA"}),
-    "tvqa": (write_tvqa, "tvqa_vila_32to4_eval.yaml", {"accuracy", "accuracy_TVQA"}),
-    "vlep": (write_vlep, "vlep_vila_32to4_eval.yaml", {"accuracy", "accuracy_VLEP"}),
+              "accuracy_Feasibility"}, 4),
+    "how2qa": (write_how2qa, "how2qa_vila_8to4_eval.yaml", {"accuracy", "accuracy_HOW2QA"}, 3),
+    "tvqa": (write_tvqa, "tvqa_vila_32to4_eval.yaml", {"accuracy", "accuracy_TVQA"}, 3),
+    "vlep": (write_vlep, "vlep_vila_32to4_eval.yaml", {"accuracy", "accuracy_VLEP"}, 3),
 }
 
 
@@ -95,17 +95,30 @@ def launch(module, cfg, dataset, root, out, *options):
 
 
 @pytest.mark.parametrize("dataset", sorted(BENCHMARKS))
-def test_benchmark_eval_config_runs_tiny_offline_on_its_prepared_val_split(dataset, tmp_path):
+def test_benchmark_eval_config_evaluates_every_question_of_its_prepared_val_split_tiny_offline(dataset, tmp_path):
     root, qids = prepared(dataset, tmp_path, "val")
     result = launch("lavis_vila.evaluate", PROJECT / "eval" / BENCHMARKS[dataset][1], dataset, root, tmp_path / "out")
     assert result.returncode == 0, result.stderr[-3000:]
     (job,) = (tmp_path / "out").iterdir()
     metrics = json.loads((job / "result" / "val_epochbest_metrics.json").read_text())
-    assert BENCHMARKS[dataset][2] <= set(metrics) and metrics["total"] == len(qids)
+    assert BENCHMARKS[dataset][2] <= set(metrics) and metrics["total"] == len(qids) == BENCHMARKS[dataset][3]
     rows = json.loads((job / "result" / "val_epochbest.json").read_text())
     assert sorted(r["qid"] for r in rows) == sorted(qids)  # one row per qid
     config = json.loads((job / "config.json").read_text())
     assert config["model"]["t5_model"] == "tiny" and config["datasets"][dataset]["vis_processor"]["eval"]["image_size"] == 32
+
+
+def test_a_sevila_format_tvqa_record_with_a_nan_window_evaluates_on_the_whole_clip(tmp_path):
+    root, qids = prepared("tvqa", tmp_path, "val")
+    records = json.loads((root / "val.json").read_text())
+    for record in records:  # as SeViLA's TVQA files hold them
+        record.update(start="NaN", end="NaN")
+    (root / "val.json").write_text(json.dumps(records))
+    result = launch("lavis_vila.evaluate", PROJECT / "eval" / BENCHMARKS["tvqa"][1], "tvqa", root, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (job,) = (tmp_path / "out").iterdir()
+    assert json.loads((job / "result" / "val_epochbest_metrics.json").read_text())["total"] == len(qids) == 3
+    assert {r["qid"] for r in json.loads((job / "result" / "val_epochbest.json").read_text())} == set(qids)
 
 
 def test_star_train_config_trains_one_epoch_tiny(tmp_path):

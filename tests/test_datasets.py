@@ -42,13 +42,24 @@ WITHOUT_QUESTION = {k: v for k, v in RECORD.items() if k != "question"}
     (WITHOUT_QUESTION, r"record 0 \(qid TC_v1_0\): missing key\(s\) \['question'\]"),
     ({**RECORD, "start": "soon"}, r"start must be a number of seconds, got 'soon'"),
     ({**RECORD, "start": -1.0, "end": 3.0}, r"record 0 \(qid TC_v1_0\): start must not be negative, got -1.0"),
-    ({**RECORD, "start": 5.0, "end": 2.0}, r"record 0 \(qid TC_v1_0\): start \(5.0\) must be before end \(2.0\)"),
+    ({**RECORD, "start": 5.0, "end": 2.0},
+     r"record 0 \(qid TC_v1_0\): the window ends before it starts \(start 5.0, end 2.0\)"),
 ])
 def test_malformed_annotation_names_the_file_and_the_record(tmp_path, record, message):
     path = write(tmp_path, [record])
     with pytest.raises(AnnotationError, match=message) as error:
         MCVideoQADataset(None, None, str(tmp_path), [path])
     assert str(error.value).startswith(path)
+
+
+@pytest.mark.parametrize("start, end, frames", [(1.7, 1.7, [51] * 4), ("NaN", "NaN", [38, 116, 193, 271]),
+                                                (float("nan"), float("nan"), [38, 116, 193, 271])])
+def test_zero_length_and_nan_windows_load_and_decode(tmp_path, test_videos, start, end, frames):
+    path = write(tmp_path, [{**RECORD, "video": "flipping_a_pancake.mkv", "start": start, "end": end}])
+    processor = VideoEvalProcessor(image_size=32, num_frames=4)
+    dataset = MCVideoQADataset(processor, None, str(test_videos), [path])
+    assert processor(str(test_videos / "flipping_a_pancake.mkv"), start, end)[1] == frames
+    assert dataset[0]["video"].shape == (4, 3, 32, 32)
 
 
 def test_sample_carries_the_model_contract_keys(tmp_path, test_videos):

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from conftest import REPO_ROOT, launch_in_process, tiny_batch
 from lavis_vila.checkpoints import CheckpointError
-from lavis_vila.config_check import ConfigError, check_config
+from lavis_vila.config_check import ConfigError, check_config, check_names
 from lavis_vila.datasets.builders import KeyframeQABuilder
 from lavis_vila.datasets.synthetic import GeneratorError
 from lavis_vila.models import build_model
@@ -52,9 +52,9 @@ def config_with(*options):
 @pytest.mark.parametrize("option, message", [
     ("model.num_selected_frame=2", r"model: unknown key 'num_selected_frame'; did you mean 'num_selected_frames'\?"),
     ("model.num_candiate_frames=8", r"model: unknown key 'num_candiate_frames'; did you mean 'num_candidate_frames'\?"),
-    ("model.frame_num=2", r"model: unknown key 'frame_num'; SeViLA's 'frame_num' is 'num_selected_frames' here"),
+    ("model.frame_num=2", r"model: unknown key 'frame_num'; the official code's 'frame_num' is 'num_selected_frames' here"),
     ("datasets.keyframe_qa.vis_processor.train.n_frms=4",
-     r"datasets.keyframe_qa.vis_processor.train: unknown key 'n_frms'; SeViLA's 'n_frms' is 'num_frames' here"),
+     r"datasets.keyframe_qa.vis_processor.train: unknown key 'n_frms'; the official code's 'n_frms' is 'num_frames' here"),
     ("datasets.keyframe_qa.on_bad_video_evl=skip", r"datasets.keyframe_qa: unknown key 'on_bad_video_evl'; did you mean 'on_bad_video_eval'\?"),
     ("run.max_epochs=3", r"run: unknown key 'max_epochs'; did you mean 'max_epoch'\?"),
     ("run.runner=vila_runer", r"run.runner: unknown runner 'vila_runer'. Registered: \[.*'vila_runner'"),
@@ -64,6 +64,59 @@ def config_with(*options):
 def test_an_unknown_config_key_or_name_is_an_error_naming_file_section_and_closest_known(option, message):
     with pytest.raises(ConfigError, match=rf"^{TRAIN_CFG}: .*{message}"):
         check_config(config_with(option), str(TRAIN_CFG))
+
+
+def written(*options):
+    """The YAML and its options as written, what the launcher checks before LAVIS's ``Config``."""
+    return OmegaConf.merge(OmegaConf.load(TRAIN_CFG), OmegaConf.from_dotlist(list(options)))
+
+
+@pytest.mark.parametrize("option, message", [
+    ("model.teacher_frame_num=8", r"model: unknown key 'teacher_frame_num'; the official code's 'teacher_frame_num' "
+                                  r"is 'num_candidate_frames' here"),
+    ("model.freeze_vit=True", r"model: unknown key 'freeze_vit'; drop it \(the ViT is always frozen here\)"),
+    ("model.answer_num=4", r"model: unknown key 'answer_num'; drop it \(each record's num_option"),
+    ("run.temp=True", r"run: unknown key 'temp'; drop it \(the Gumbel temperature always anneals here.*"
+                      r"run.temperature_start/end/epochs set it\)"),
+    ("run.max_len=30", r"run: unknown key 'max_len'; drop it \(answers are scored over the options here"),
+    ("run.min_len=8", r"run: unknown key 'min_len'; drop it \(answers are scored"),
+    ("run.num_beams=5", r"run: unknown key 'num_beams'; drop it \(answers are scored"),
+    ("run.task=videoqa", r"run.task: the official code's task 'videoqa' is 'videoqa_mc' here"),
+    ("model.arch=vila_ori", r"model.arch: the official code's model 'vila_ori' is 'vila_uniform' here"),
+    ("model.arch=sevila", r"model.arch: the official code's model 'sevila' is 'sevila_baseline' here"),
+    ("datasets.keyframe_qa.vis_processor.train.name=blip2_video_train",
+     r"vis_processor.train.name: the official code's processor 'blip2_video_train' is 'vila_video_train' here"),
+    ("datasets.keyframe_qa.vis_processor.eval.name=blip_video_eval",
+     r"vis_processor.eval.name: the official code's processor 'blip_video_eval' is 'vila_video_eval' here"),
+])
+def test_the_official_vila_and_sevila_vocabulary_points_to_ours_or_says_drop_it(option, message):
+    with pytest.raises(ConfigError, match=rf"^{TRAIN_CFG}: (?s:.*){message}") as error:
+        check_names(written(option), str(TRAIN_CFG))
+    assert "did you mean" not in str(error.value)  # max_len is not max_iters, num_beams not num_workers
+
+
+def test_a_yaml_with_five_official_keys_gets_one_error_listing_all_five_before_training(tmp_path):
+    config = OmegaConf.load(TRAIN_CFG)
+    config.model.update(frame_num=2, teacher_frame_num=8, freeze_vit=True)
+    config.run.update(temp=True, max_len=30)
+    path = tmp_path / "official.yaml"
+    OmegaConf.save(config, path)
+    result = launch_in_process("lavis_vila.train", ["--cfg-path", path, "--options", f"run.output_dir={tmp_path / 'out'}"])
+    assert result.returncode != 0 and not (tmp_path / "out").exists()
+    assert f"ConfigError: {path} (with --options): 5 problems, all of them:" in result.stderr
+    for line in ["model: unknown key 'frame_num'; the official code's 'frame_num' is 'num_selected_frames' here",
+                 "model: unknown key 'teacher_frame_num'; the official code's 'teacher_frame_num' is "
+                 "'num_candidate_frames' here",
+                 "model: unknown key 'freeze_vit'; drop it", "run: unknown key 'temp'; drop it",
+                 "run: unknown key 'max_len'; drop it"]:
+        assert f"\n  - {line}" in result.stderr
+
+
+def test_blip_question_is_a_warning_that_it_rewrites_every_prompt(caplog):
+    check_config(config_with("datasets.keyframe_qa.text_processor.eval.name=blip_question"), str(TRAIN_CFG))
+    (warning,) = [r.getMessage() for r in caplog.records if "blip_question" in r.getMessage()]
+    assert "text_processor.eval.name: blip_question lower-cases every question and option" in warning
+    assert "never applied" in warning and "vila_question keeps them as written" in warning
 
 
 def test_keys_read_by_lavis_runner_base_stay_valid():

@@ -3,16 +3,18 @@ from pathlib import Path
 
 import pytest
 
+from conftest import PANCAKE
+from lavis_vila.processors import VideoEvalProcessor
 from lavis_vila.tools import prepare
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prepare"
 
 CASES = {
     # dataset: (input file, good records, {line marker: reason fragment})
-    "nextqa": ("nextqa_val.csv", 2, {"nextqa_val.csv:4": "field 'answer' is not an integer: 'three'"}),
+    "nextqa": ("nextqa_val.csv", 3, {"nextqa_val.csv:4": "field 'answer' is not an integer: 'three'"}),
     "star": ("STAR_val.json", 1, {"STAR_val.json:record 1": "answer 'Opened the door.' is not one of the choices"}),
-    "how2qa": ("how2qa_val_release.jsonl", 2, {"how2qa_val_release.jsonl:2": "ends before it starts"}),
-    "tvqa": ("tvqa_val.jsonl", 2, {"tvqa_val.jsonl:2": "missing field 'a4'"}),
+    "how2qa": ("how2qa_val_release.jsonl", 3, {"how2qa_val_release.jsonl:2": "ends before it starts"}),
+    "tvqa": ("tvqa_val.jsonl", 3, {"tvqa_val.jsonl:2": "missing field 'a4'"}),
     "vlep": ("vlep_dev_release.jsonl", 1, {"vlep_dev_release.jsonl:2": "must hold 2 events",
                                            "vlep_dev_release.jsonl:3": "invalid JSON"}),
 }
@@ -49,6 +51,11 @@ def test_nextqa_records_follow_sevila_conventions(tmp_path, capsys):
     assert (first["answer"], first["num_option"]) == (2, 5)
 
 
+def test_a_nextqa_question_already_ending_in_a_question_mark_gets_no_second_one(tmp_path, capsys):
+    records, _, _ = run("nextqa", tmp_path, capsys)
+    assert records[-1]["question"] == "what is the man holding?"
+
+
 def test_star_answer_is_the_index_of_the_matching_choice(tmp_path, capsys):
     records, _, _ = run("star", tmp_path, capsys)
     assert records[0]["answer"] == 1 and records[0]["qid"] == "Interaction_T1_13"
@@ -57,8 +64,16 @@ def test_star_answer_is_the_index_of_the_matching_choice(tmp_path, capsys):
 
 def test_tvqa_nan_span_means_the_whole_video_and_qids_use_the_row_index(tmp_path, capsys):
     records, _, _ = run("tvqa", tmp_path, capsys)
-    assert [r["qid"] for r in records] == ["TVQA_0", "TVQA_2"]
+    assert [r["qid"] for r in records] == ["TVQA_0", "TVQA_2", "TVQA_3"]
     assert "start" not in records[1]
+
+
+@pytest.mark.parametrize("dataset, window", [("how2qa", (1.7, 1.7)), ("tvqa", (0.0, 0.0))])
+def test_a_zero_length_window_converts_and_its_clip_decodes_its_one_frame(dataset, window, tmp_path, capsys):
+    records, _, _ = run(dataset, tmp_path, capsys)
+    (record,) = [r for r in records if (r.get("start"), r.get("end")) == window]
+    _, indices = VideoEvalProcessor(image_size=32, num_frames=4)(str(PANCAKE), record["start"], record["end"])
+    assert indices == [int(window[0] * 30)] * 4  # the frame at that time, T times (30 fps)
 
 
 def test_vlep_has_two_events_and_no_question(tmp_path, capsys):
@@ -68,14 +83,32 @@ def test_vlep_has_two_events_and_no_question(tmp_path, capsys):
                           "start": 38.81, "end": 41.65}
 
 
-def test_prepare_with_no_good_rows_exits_1_and_writes_nothing(tmp_path, capsys):
-    source = tmp_path / "bad.jsonl"
-    source.write_text('{"not": "a row"}\n{"neither": 1}\n')
+@pytest.mark.parametrize("dataset, source, expected", [
+    ("tvqa", "nextqa_val.csv", "TVQA's JSON lines (tvqa_val.jsonl: vid_name, q, a0..a4, answer_idx, ts)"),
+    ("nextqa", "tvqa_val.jsonl", "NExT-QA's CSV (val.csv: video, frame_count"),
+    ("how2qa", "vlep_dev_release.jsonl", "How2QA's JSON lines (how2qa_val_release.jsonl: vid_name, q, a0..a3"),
+    ("star", "how2qa_val_release.jsonl", "STAR's JSON list (STAR_val.json: question_id"),
+    ("vlep", "STAR_val.json", "VLEP's JSON lines (vlep_dev_release.jsonl: example_id"),
+])
+def test_a_file_in_the_wrong_format_is_one_error_naming_the_format_expected(dataset, source, expected, tmp_path, capsys):
+    out = tmp_path / "out.json"
+    argv = [dataset, "--input", str(FIXTURES / source), "--out", str(out)]
+    with pytest.raises(SystemExit) as exit_info:
+        prepare.main(argv + (["--video-map", str(FIXTURES / "map_vid_vidorID.json")] if dataset == "nextqa" else []))
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and not out.exists()
+    assert len(err.strip().splitlines()) == 1 and "malformed row skipped" not in err
+    assert err.startswith(f"prepare: {FIXTURES / source}: ") and expected in err
+
+
+def test_an_empty_release_file_is_an_error_and_writes_nothing(tmp_path, capsys):
+    source = tmp_path / "empty.jsonl"
+    source.write_text("\n")
     out = tmp_path / "out.json"
     with pytest.raises(SystemExit) as exit_info:
         prepare.main(["tvqa", "--input", str(source), "--out", str(out)])
     assert exit_info.value.code == 1 and not out.exists()
-    assert f"no good rows in {source}" in capsys.readouterr().err
+    assert f"{source}: holds no rows; expected TVQA's JSON lines" in capsys.readouterr().err
 
 
 def test_a_truncated_star_json_is_an_error_naming_the_file(tmp_path, capsys):

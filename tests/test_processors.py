@@ -139,6 +139,22 @@ def test_a_bad_clip_window_is_an_error_naming_the_file(test_videos, start, end, 
         VideoEvalProcessor(image_size=32, num_frames=4)(path, start, end)
 
 
+@pytest.mark.parametrize("processor_class", [VideoEvalProcessor, VideoTrainProcessor])
+@pytest.mark.parametrize("rounding", ["official", "centred"])
+def test_a_zero_length_window_decodes_the_frame_at_that_time_t_times(test_videos, processor_class, rounding):
+    processor = processor_class(image_size=32, num_frames=4, frame_rounding=rounding)
+    path = str(test_videos / "flipping_a_pancake.mkv")
+    assert processor(path, 1.7, 1.7)[1] == [51] * 4  # How2QA's '1.70-1.70': 1.7 s at 30 fps
+    assert processor(path, 0, 0)[1] == [0] * 4  # TVQA's '0-0'
+
+
+@pytest.mark.parametrize("start, end", [(float("nan"), float("nan")), ("NaN", "NaN"), ("NaN", 4.0)])
+def test_a_nan_window_samples_the_whole_clip(test_videos, start, end):
+    processor = VideoEvalProcessor(image_size=32, num_frames=4)
+    path = str(test_videos / "flipping_a_pancake.mkv")
+    assert processor(path, start, end)[1] == processor(path)[1]
+
+
 def test_a_start_without_an_end_samples_from_start_to_the_video_end(test_videos):
     path = str(test_videos / "flipping_a_pancake.mkv")
     processor = VideoEvalProcessor(image_size=32, num_frames=4)

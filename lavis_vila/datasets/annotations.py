@@ -5,16 +5,48 @@ Each record::
     {"video": str, "qid": str, "question": str, "a0": str, ..., "a{n-1}": str,
      "answer": int, "num_option": n, "start": seconds?, "end": seconds?}
 
-A bad record is an error naming the file and the record. Plain Python: ``datasets.releases`` uses
+``clip_window`` is the one reading of a window that every entry path shares (this check, the
+release conversion in ``datasets.releases``, the video decoder): start == end is one instant
+(How2QA's ``61.14-61.14``, TVQA's ``0-0``) and ``NaN`` means the whole clip. A bad record is an error naming the file and the record. Plain Python: ``datasets.releases`` uses
 it without importing torch or LAVIS.
 """
 import json
+import math
 import os
-from typing import List
+from typing import List, Optional, Tuple
 
 
 class AnnotationError(ValueError):
     """A malformed annotation record; the message names the file and the record."""
+
+
+class WindowError(ValueError):
+    """A clip window that cannot be read; the message says why, the caller says where."""
+
+
+def clip_window(start=None, end=None) -> Tuple[Optional[float], Optional[float]]:
+    """A record's clip [start, end] as seconds, ``None`` for an open end (the video's start or end).
+
+    A zero-length window (start == end) is one instant: its frame is decoded T times, as the
+    official code effectively does. A ``NaN`` bound (the number, or the string SeViLA-format
+    TVQA files hold) means the whole clip: ``(None, None)``. A bound that is not a number or is
+    negative, or an end before the start, is a ``WindowError``.
+    """
+    given = {key: value for key, value in (("start", start), ("end", end)) if value is not None}
+    bounds = {}
+    for key, value in given.items():
+        try:
+            bounds[key] = float(value)
+        except (TypeError, ValueError):
+            raise WindowError(f"{key} must be a number of seconds, got {value!r}") from None
+    if any(math.isnan(seconds) for seconds in bounds.values()):
+        return None, None
+    for key, seconds in bounds.items():
+        if seconds < 0:
+            raise WindowError(f"{key} must not be negative, got {given[key]!r}")
+    if len(bounds) == 2 and bounds["end"] < bounds["start"]:
+        raise WindowError(f"the window ends before it starts (start {start!r}, end {end!r})")
+    return bounds.get("start"), bounds.get("end")
 
 
 def validate_record(record, path: str, index: int, needs_question: bool = True) -> dict:
@@ -37,17 +69,10 @@ def validate_record(record, path: str, index: int, needs_question: bool = True) 
     answer = record["answer"]
     if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < num_option:
         raise AnnotationError(f"{where}: answer must be an option index in 0..{num_option - 1}, got {answer!r}")
-    window = {}
-    for key in ("start", "end"):
-        if record.get(key) is not None:
-            try:
-                window[key] = float(record[key])
-            except (TypeError, ValueError):
-                raise AnnotationError(f"{where}: {key} must be a number of seconds, got {record[key]!r}") from None
-            if window[key] < 0:
-                raise AnnotationError(f"{where}: {key} must not be negative, got {record[key]!r}")
-    if len(window) == 2 and window["start"] >= window["end"]:
-        raise AnnotationError(f"{where}: start ({record['start']}) must be before end ({record['end']})")
+    try:
+        clip_window(record.get("start"), record.get("end"))
+    except WindowError as error:
+        raise AnnotationError(f"{where}: {error}") from None
     return record
 
 

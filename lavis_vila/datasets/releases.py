@@ -3,15 +3,16 @@ at a time to SeViLA's annotation format (``datasets.annotations``). Plain Python
 line ``python -m lavis_vila.tools.prepare`` starts without torch or LAVIS.
 
 A malformed row is reported as ``file:line`` (``file:record N`` for STAR's JSON list) with the
-reason, and skipped; the good rows are still converted. Field conventions follow SeViLA's
+reason, and skipped; the good rows are still converted. A file of which no row converts (or that
+does not parse) is in the wrong format: one error naming it and the format expected. Field conventions follow SeViLA's
 preprocessing notebook (research/sevila_lavis.md A2).
 """
 import csv
 import json
-import math
 from typing import Callable, Iterator, Tuple
 
-from lavis_vila.datasets.annotations import read_json_list, validate_record
+from lavis_vila.datasets.annotations import (AnnotationError, WindowError, clip_window, read_json_list,
+                                             validate_record)
 
 
 class ReleaseError(ValueError):
@@ -36,17 +37,16 @@ def as_int(value, key: str) -> int:
 
 
 def span(ts, key: str = "ts") -> dict:
-    """'12.3-45.6' or [12.3, 45.6] -> {"start", "end"}; NaN bounds mean the whole video."""
+    """'12.3-45.6' or [12.3, 45.6] -> {"start", "end"}, read by ``annotations.clip_window``:
+    '61.14-61.14' is one instant and NaN bounds mean the whole video ({})."""
     parts = ts.split("-") if isinstance(ts, str) else ts
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
+        raise RowError(f"field '{key}' is not a 'start-end' span: {ts!r}")
     try:
-        start, end = (float(p) for p in parts)
-    except (TypeError, ValueError):
-        raise RowError(f"field '{key}' is not a 'start-end' span: {ts!r}") from None
-    if math.isnan(start) or math.isnan(end):
-        return {}
-    if end < start:
-        raise RowError(f"field '{key}' ends before it starts: {ts!r}")
-    return {"start": start, "end": end}
+        start, end = clip_window(*parts)
+    except WindowError as error:
+        raise RowError(f"field '{key}' {ts!r}: {error}") from None
+    return {name: seconds for name, seconds in (("start", start), ("end", end)) if seconds is not None}
 
 
 # ---------------------------------------------------------------- readers: (location, row)
@@ -83,13 +83,14 @@ def nextqa(row: dict, index: int, video_map: dict) -> dict:
     if video_id not in video_map:
         raise RowError(f"video {video_id} is not in the --video-map file")
     options = [need(row, f"a{i}") for i in range(5)]
+    question = need(row, "question")
     return {
         "video": video_map[video_id],
         "num_option": 5,
         "qid": f"{need(row, 'type')}_{video_id}_{need(row, 'qid')}",
         **{f"a{i}": f"{o}." for i, o in enumerate(options)},
         "answer": as_int(need(row, "answer"), "answer"),
-        "question": f"{need(row, 'question')}?",
+        "question": question if question.endswith("?") else f"{question}?",
     }
 
 
@@ -149,22 +150,40 @@ FORMATS = {
 }
 
 
+EXPECTED = {
+    "nextqa": "NExT-QA's CSV (val.csv: video, frame_count, width, height, question, answer, qid, type, a0..a4)",
+    "star": "STAR's JSON list (STAR_val.json: question_id, question, video_id, start, end, answer, choices)",
+    "how2qa": "How2QA's JSON lines (how2qa_val_release.jsonl: vid_name, q, a0..a3, answer_idx, ts)",
+    "tvqa": "TVQA's JSON lines (tvqa_val.jsonl: vid_name, q, a0..a4, answer_idx, ts)",
+    "vlep": "VLEP's JSON lines (vlep_dev_release.jsonl: example_id, vid_name, ts, events, answer)",
+}
+
+
 def convert(dataset: str, input_path: str, video_map: dict = None):
-    """Returns (records, errors) where errors are 'file:line: reason' strings."""
+    """Returns (records, errors) where errors are 'file:line: reason' strings; a ``ReleaseError``
+    naming the file and the format expected where no row converts."""
     reader, converter = FORMATS[dataset]
     records, errors = [], []
-    for index, (location, row) in enumerate(reader(input_path)):
-        try:
-            if isinstance(row, Exception):
-                raise row
-            if not isinstance(row, dict):
-                raise RowError(f"expected an object, got {type(row).__name__}")
-            record = converter(row, index, video_map or {})
-            validate_record(record, input_path, index, needs_question=dataset != "vlep")
-            records.append(record)
-        except (RowError, ValueError, KeyError, TypeError) as error:
-            reason = str(error).split(": ", 2)[-1] if input_path in str(error) else str(error)
-            errors.append(f"{location}: {reason}")
+    try:
+        for index, (location, row) in enumerate(reader(input_path)):
+            try:
+                if isinstance(row, Exception):
+                    raise row
+                if not isinstance(row, dict):
+                    raise RowError(f"expected an object, got {type(row).__name__}")
+                record = converter(row, index, video_map or {})
+                validate_record(record, input_path, index, needs_question=dataset != "vlep")
+                records.append(record)
+            except (RowError, ValueError, KeyError, TypeError) as error:
+                reason = str(error).split(": ", 2)[-1] if input_path in str(error) else str(error)
+                errors.append(f"{location}: {reason}")
+    except (AnnotationError, UnicodeDecodeError) as error:
+        raise ReleaseError(f"{error}; expected {EXPECTED[dataset]}") from None
+    if not errors and not records:
+        raise ReleaseError(f"{input_path}: holds no rows; expected {EXPECTED[dataset]}")
+    if not records:
+        raise ReleaseError(f"{input_path}: none of its {len(errors)} rows reads as {EXPECTED[dataset]}; "
+                           f"the first: {errors[0]}")
     return records, errors
 
 

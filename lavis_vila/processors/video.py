@@ -1,7 +1,10 @@
 """Video processors ``vila_video_train`` / ``vila_video_eval``: decord decoding to (T, 3, H, W).
 
 The clip [start, end] (seconds; the video's start or end where one is absent) is cut into T
-equal segments. A window that is reversed, negative or starts past the video's end is an error.
+equal segments; a window is read by ``datasets.annotations.clip_window``, as the annotation check
+and the release conversion read it: a zero-length one (start == end) gives the frame at that time
+T times, a ``NaN`` one the whole video. A window that is reversed, negative or starts past the
+video's end is an error.
 Training takes one random frame per segment (TSN-style), evaluation the middle frame. A video
 with fewer than T frames repeats its last frame. ``frame_rounding`` says how a window in seconds
 and a segment's middle become frame indices: ``official`` (the official code: clip end
@@ -24,6 +27,7 @@ from lavis.processors.base_processor import BaseProcessor
 from omegaconf import OmegaConf
 from torchvision.transforms import InterpolationMode, v2
 
+from lavis_vila.datasets.annotations import WindowError, clip_window
 from lavis_vila.registry import register_processor
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -147,19 +151,20 @@ class VideoProcessor(BaseProcessor):
     def frame_window(self, path: str, reader, start: Optional[float], end: Optional[float]) -> Tuple[int, int]:
         """[first, last) frame indices of the clip [start, end] seconds; either end may be open."""
         num_video_frames = len(reader)
+        try:
+            start, end = clip_window(start, end)
+        except WindowError as error:
+            raise VideoDecodeError(f"{path}: invalid clip window start={start!r}, end={end!r} ({error})") from None
         if start is None and end is None:
             return 0, num_video_frames
         fps = reader.get_avg_fps()
-        start, end = (None if t is None else float(t) for t in (start, end))
-        if (start is not None and start < 0) or (end is not None and end <= (start or 0.0)):
-            raise VideoDecodeError(f"{path}: invalid clip window start={start}, end={end} (seconds)")
         first = int(start * fps) if start is not None else 0
         if first >= num_video_frames:
             raise VideoDecodeError(f"{path}: the clip starts at {start:.2f} s, past the video's end "
                                    f"({num_video_frames / fps:.2f} s)")
         round_end = int if self.frame_rounding == "official" else lambda t: int(np.ceil(t))
         last = round_end(end * fps) if end is not None else num_video_frames
-        return first, min(last, num_video_frames)
+        return first, max(first + 1, min(last, num_video_frames))  # a zero-length window: its one frame
 
     def augment(self, frames: torch.Tensor) -> torch.Tensor:
         return frames
