@@ -2,11 +2,11 @@
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
 
-from conftest import REPO_ROOT
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -28,9 +28,14 @@ from lavis.tasks import *
 """
 
 
+def neutral_dir() -> str:
+    """An empty folder to run in: nothing of ours on the path by accident (not the repository, nor its
+    parent, where a clone named lavis_vila would pass for the package)."""
+    return tempfile.mkdtemp(prefix="lavis_vila_cwd_")
+
+
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV,
-                          cwd=REPO_ROOT.parent)  # not the repository: nothing of ours is on the path by accident
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=neutral_dir())
 
 
 def test_stock_train_py_imports_find_every_class_and_load_model_and_preprocess_builds_tiny_vila():
@@ -54,7 +59,7 @@ def test_stock_train_py_imports_find_every_class_and_load_model_and_preprocess_b
 
 def test_python_start_up_imports_neither_lavis_nor_torch():
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, text=True,
-                            env=ENV, cwd=REPO_ROOT.parent)
+                            env=ENV, cwd=neutral_dir())
     assert result.returncode == 0
     modules = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
     assert "lavis_vila_autoload" in modules  # the hook is installed ...
