@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from scipy.stats import binomtest, bootstrap
 
-from lavis_vila.tasks.metrics import percent, question_type, type_group
+from lavis_vila.tasks.metrics import NEXTQA_GROUPS, percent, question_type, type_group
 
 RESAMPLES = 10000
 CONFIDENCE = 0.95
@@ -143,9 +143,9 @@ def breakdown(types: List[str], figures, *columns) -> Dict[str, dict]:
 def compare(a: List[dict], b: List[dict], intersection: bool = False, seed: int = 0,
             resamples: int = RESAMPLES) -> dict:
     """Run A against run B over their questions: ``overall`` and ``by_type`` figures (``paired``), and
-    ``left_out``: the qids only one run has (nonzero only with ``intersection``)."""
+    ``left_out``: how many qids only one run has (nonzero only with ``intersection``)."""
     types, a_right, b_right, left_out = match(a, b, intersection)
-    return {"overall": paired(a_right, b_right, seed, resamples), "left_out": left_out,
+    return {"overall": paired(a_right, b_right, seed, resamples), "intersection": intersection, "left_out": left_out,
             "by_type": breakdown(types, lambda x, y: paired(x, y, seed, resamples), a_right, b_right),
             "seed": seed, "resamples": resamples}
 
@@ -194,6 +194,11 @@ def p_text(p: float) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
+def row_name(name: str) -> str:
+    """A row of a report: ``all``, a question type, or a NExT-QA group (marked, as it repeats its types)."""
+    return f"{name} (group)" if name in NEXTQA_GROUPS.values() else name
+
+
 def difference_text(figures: dict) -> str:
     """``+12.0 [+4.0, +20.0], p = 0.004*``: the difference in points, its interval, McNemar's p; * if significant."""
     low, high = figures["interval"]
@@ -207,14 +212,14 @@ def comparison_report(result: dict, a: str, b: str) -> str:
     lines = ["# A vs B", "", f"- A: `{a}`", f"- B: `{b}`",
              f"- {overall['questions']} questions matched by qid"
              + (f"; restricted to the shared qids (--intersection): {left_out['only_a']} only in A and "
-                f"{left_out['only_b']} only in B left out" if left_out["only_a"] or left_out["only_b"] else ""),
+                f"{left_out['only_b']} only in B left out" if result["intersection"] else ""),
              f"- A - B in accuracy points; 95% interval: bootstrap of the questions ({result['resamples']} resamples, "
              f"seed {result['seed']}, percentile; scipy.stats.bootstrap); p: exact two-sided McNemar test on the "
              "questions only one run got right (scipy.stats.binomtest); * marks p < 0.05", "",
              "| questions | n | A % | B % | A - B [95% interval], McNemar p | only A right | only B right "
              "| both right | neither |", "|---|---|---|---|---|---|---|---|---|"]
     for name, figures in [("all", overall), *result["by_type"].items()]:
-        lines.append(f"| {name} | {figures['questions']} | {figures['accuracy_a']:.1f} | {figures['accuracy_b']:.1f} | "
+        lines.append(f"| {row_name(name)} | {figures['questions']} | {figures['accuracy_a']:.1f} | {figures['accuracy_b']:.1f} | "
                      f"{difference_text(figures)} | {figures['only_a']} | {figures['only_b']} | {figures['both']} | "
                      f"{figures['neither']} |")
     verdict = "significant" if overall["significant"] else "not significant (p >= 0.05)"
@@ -232,7 +237,7 @@ def reference_report(result: dict, run: str, source: str) -> str:
              "binomial test of the run's count at the published rate", "",
              "| questions | n | correct | accuracy % | 95% interval |", "|---|---|---|---|---|"]
     for name, figures in [("all", overall), *result["by_type"].items()]:
-        lines.append(f"| {name} | {figures['questions']} | {figures['correct']} | {figures['accuracy']:.1f} | "
+        lines.append(f"| {row_name(name)} | {figures['questions']} | {figures['correct']} | {figures['accuracy']:.1f} | "
                      f"[{figures['interval'][0]:.1f}, {figures['interval'][1]:.1f}] |")
     where = "inside" if overall["inside"] else "outside"
     lines += ["", f"The published {overall['reference']:g} is {where} the run's interval [{low:.1f}, {high:.1f}] "

@@ -9,6 +9,7 @@ from lavis_vila.comparison import (
     ComparisonError,
     against_reference,
     compare,
+    comparison_report,
     mcnemar_p,
     paired,
     read_results,
@@ -57,7 +58,8 @@ def test_the_bootstrap_interval_of_a_fixed_input_is_the_same_on_two_runs_and_con
 
 def test_two_identical_result_files_differ_by_0_with_p_1(tmp_path):
     a, _ = runs_from_table(both=0, only_a=7, only_b=0, neither=5)
-    figures = compare(a, [dict(r) for r in a])["overall"]
+    (_, first), (_, second) = read_results(write(tmp_path / "a.json", a)), read_results(write(tmp_path / "b.json", a))
+    figures = compare(first, second)["overall"]
     assert figures["difference"] == 0 and figures["interval"] == [0, 0] and figures["p_value"] == 1.0
     assert figures["only_a"] == figures["only_b"] == 0 and not figures["significant"]
 
@@ -75,6 +77,8 @@ def test_per_type_breakdowns_add_up_to_the_overall_counts():
         for key in ("questions", "only_a", "only_b", "both", "neither"):
             assert sum(f[key] for f in breakdown.values()) == result["overall"][key]
     assert groups["Causal"]["questions"] == fine["CW"]["questions"] + fine["CH"]["questions"]
+    report = comparison_report(result, "a.json", "b.json")
+    assert "| CW | 7 | " in report and "| Causal (group) | 12 | " in report
 
 
 def test_mismatched_qids_fail_with_how_many_are_missing_on_each_side_unless_restricted_to_the_shared_ones(tmp_path):
@@ -87,6 +91,8 @@ def test_mismatched_qids_fail_with_how_many_are_missing_on_each_side_unless_rest
     write(tmp_path / "b.json", b[3:])
     report = compare_tool.main([str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--intersection"])
     assert "restricted to the shared qids (--intersection): 3 only in A and 0 only in B left out" in report
+    report = compare_tool.main([str(tmp_path / "a.json"), str(tmp_path / "a.json"), "--intersection"])
+    assert "10 questions matched by qid; restricted to the shared qids (--intersection): 0 only in A" in report
 
 
 def test_compare_tool_exits_1_with_one_line_naming_the_problem(tmp_path, capsys):
