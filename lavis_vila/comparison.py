@@ -51,7 +51,7 @@ def result_file(path) -> Path:
         return (best or found)[0]
     if not found:
         raise ComparisonError(f"{path}: no per-question result file (result/<split>_epoch<N>.json) in this folder")
-    raise ComparisonError(f"{path}: {len(found)} result files, none the one best: "
+    raise ComparisonError(f"{path}: {len(found)} result files, {len(best)} of them *_epochbest.json: "
                           + ", ".join(str(f.relative_to(path)) for f in found) + "; pass one of them")
 
 
@@ -93,9 +93,8 @@ def match(a: List[dict], b: List[dict], intersection: bool = False) -> Tuple[Lis
     qids = sorted(a.keys() & b.keys())
     if not qids:
         raise ComparisonError("the two runs share no qid")
-    types = [a[q][0] for q in qids]
-    return types, np.array([a[q][1] for q in qids]), np.array([b[q][1] for q in qids]), {"only_a": only_a,
-                                                                                         "only_b": only_b}
+    a_right, b_right = np.array([a[q][1] for q in qids]), np.array([b[q][1] for q in qids])
+    return [a[q][0] for q in qids], a_right, b_right, {"only_a": only_a, "only_b": only_b}
 
 
 def mcnemar_p(only_a: int, only_b: int) -> float:

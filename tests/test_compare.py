@@ -115,7 +115,7 @@ def test_a_folder_gives_its_one_result_file_or_its_best_epochs_and_an_error_nami
     write(job / "result" / "val_epoch0.json", [])
     assert result_file(tmp_path / "eval") == best  # a training run's folder: its best epoch
     write(job / "result" / "test_epochbest.json", [])
-    with pytest.raises(ComparisonError, match=r"eval: 3 result files, none the one best: .*test_epochbest.json.*pass one"):
+    with pytest.raises(ComparisonError, match=r"eval: 3 result files, 2 of them \*_epochbest.json: .*test_epochbest.json.*pass one"):
         result_file(tmp_path / "eval")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ComparisonError, match=r"empty: no per-question result file"):
