@@ -25,6 +25,13 @@ def test_each_prompter_is_trained_with_its_own_model_options():
         assert f"model.frame_prompter={name}" in ablation.PROMPTER_OPTIONS[name]
 
 
+def test_each_prompter_is_paired_with_uniform_k_the_teacher_and_segment_when_segment_ran():
+    assert ablation.pairs(["segment", "question_aware"]) == [
+        ("segment", "uniform"), ("segment", "teacher"), ("question_aware", "uniform"), ("question_aware", "teacher"),
+        ("question_aware", "segment")]
+    assert ablation.pairs(["free_form"]) == [("free_form", "uniform"), ("free_form", "teacher")]
+
+
 @pytest.mark.slow
 def test_a_reduced_ablation_trains_every_prompter_and_writes_table_json_and_plot(tmp_path, capsys):
     out = tmp_path / "ablation"
@@ -39,7 +46,14 @@ def test_a_reduced_ablation_trains_every_prompter_and_writes_table_json_and_plot
     table = (out / "results.md").read_text()
     assert table in capsys.readouterr().out
     assert "asked first | asked second | asked event seen %" in table and "ViLA 8->2 question_aware" in table
-    assert json.loads((out / "results.json").read_text())["rows"] == rows
+    results = json.loads((out / "results.json").read_text())
+    assert results["rows"] == rows
+    assert [(f["a"], f["b"]) for f in results["paired"] if f["seed"] == "pooled"] == [
+        ("segment", "uniform"), ("segment", "teacher"), ("free_form", "uniform"), ("free_form", "teacher"),
+        ("question_aware", "uniform"), ("question_aware", "teacher"), ("free_form", "segment"),
+        ("question_aware", "segment")]
+    assert all(f["questions"] == 12 and 0 <= f["p_value"] <= 1 for f in results["paired"])
+    assert "| ViLA 8->2 question_aware vs ViLA 8->2 segment | " in table and "McNemar p" in table
     assert (out / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import PANCAKE
 from lavis_vila.datasets.synthetic import event_frame_seen, straddles_segments
-from lavis_vila.experiments.stages import SYSTEMS
+from lavis_vila.experiments.stages import SEVILA, SYSTEMS, TEACHER, UNIFORM_K, VILA
 from lavis_vila.tools import demo, explain
 
 
@@ -53,6 +53,15 @@ def test_demo_runs_the_whole_recipe_and_writes_table_results_plot_and_strip_and_
     table = (out / "results.md").read_text()
     assert table in printed and "± " in table and "speed-up vs sevila_baseline" in table
     assert "worst seed" in table and "event frame seen %" in table and "| 0 | " in table and "| 1 | " in table and "holds on " in table
+    # ViLA paired against uniform-K, the teacher and the trained SeViLA, per seed and pooled
+    paired = results["paired"]
+    assert [(f["a"], f["b"], f["seed"]) for f in paired] == [(VILA.label, other.label, seed) for other in
+                                                           (UNIFORM_K, TEACHER, SEVILA) for seed in (0, 1, "pooled")]
+    for figures in paired:
+        assert figures["questions"] == (28 if figures["seed"] == "pooled" else 14)
+        assert figures["only_a"] + figures["only_b"] + figures["both"] + figures["neither"] == figures["questions"]
+        assert 0 <= figures["p_value"] <= 1 and figures["interval"][0] <= figures["difference"] <= figures["interval"][1]
+    assert f"| {VILA.label} vs {UNIFORM_K.label} | " in table and "| A vs B | pooled over seeds | seed 0 | seed 1 |" in table
     for picture in ("accuracy_vs_latency.png", "frame_strip.png"):
         assert (out / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # explain draws the demo's own ViLA (8 -> 2) from its checkpoint's recorded config

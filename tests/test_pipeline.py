@@ -12,11 +12,12 @@ import torch
 
 from conftest import CORRUPTED, PANCAKE, REPO_ROOT, launch_in_process
 from lavis_vila.datasets.synthetic import event_frame_seen, generate
-from lavis_vila.tools import explain, selection_trace
+from lavis_vila.tools import compare, explain, selection_trace
 
 pytestmark = pytest.mark.slow
 TRAIN_CFG = REPO_ROOT / "projects" / "vila" / "train" / "keyframe_qa_tiny_vila.yaml"
 EVAL_CFG = REPO_ROOT / "projects" / "vila" / "eval" / "keyframe_qa_tiny_vila_eval.yaml"
+UNIFORM_EVAL_CFG = REPO_ROOT / "projects" / "vila" / "eval" / "keyframe_qa_tiny_uniform_eval.yaml"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
@@ -179,6 +180,20 @@ def test_evaluation_records_its_config_and_the_checkpoint_path_and_hash(trained,
     assert weights == {"checkpoint": str(checkpoint), "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()}
     config = json.loads((evaluated / "config.json").read_text())
     assert config["source"].startswith(str(EVAL_CFG)) and config["model"]["finetuned"] == str(checkpoint)
+
+
+def test_compare_pairs_two_evaluation_folders_vila_and_uniform_and_writes_the_report(trained, data_dir, tmp_path):
+    job, _ = trained
+    finetuned = f"model.finetuned={job / 'checkpoint_1.pth'}"
+    launch("lavis_vila.evaluate", EVAL_CFG, *options(data_dir, tmp_path / "vila", finetuned))
+    launch("lavis_vila.evaluate", UNIFORM_EVAL_CFG, *options(data_dir, tmp_path / "uniform", finetuned))
+    report = compare.main([str(tmp_path / "vila"), str(tmp_path / "uniform"), "--out", str(tmp_path / "report.md")])
+    assert (tmp_path / "report.md").read_text() == report
+    vila_file = job_dir(tmp_path / "vila") / "result" / "val_epochbest.json"
+    assert f"- A: `{vila_file}`" in report and "- 15 questions matched by qid" in report
+    accuracy = json.loads(vila_file.with_name("val_epochbest_metrics.json").read_text())["accuracy"]
+    assert f"| all | 15 | {accuracy:.1f} | " in report
+    assert {f"| {qtype} | " in report for qtype in ("Colour", "Pattern", "Count")} == {True}
 
 
 def test_explain_builds_the_model_a_training_checkpoint_records(trained, tmp_path, capsys):

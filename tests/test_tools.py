@@ -114,7 +114,7 @@ def test_merge_weights_on_a_mismatched_pair_exits_1_with_one_line_and_no_traceba
 
 
 # Every documented command line; the ones that write files take the path with --out.
-TOOLS = ["ablation", "bench", "bench_data", "convert_checkpoint", "convert_hf_instructblip", "demo", "explain", "export",
+TOOLS = ["ablation", "bench", "bench_data", "compare", "convert_checkpoint", "convert_hf_instructblip", "demo", "explain", "export",
          "gpu_check", "make_synthetic", "make_tiny_tokenizers", "merge_weights", "prepare", "selection_trace",
          "sevila_weights"]
 WRITERS = set(TOOLS) - {"selection_trace"}

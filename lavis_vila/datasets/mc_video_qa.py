@@ -15,6 +15,7 @@ from torch.utils.data import Dataset, default_collate
 from lavis_vila.datasets.annotations import load_annotations
 from lavis_vila.processors.video import VideoDecodeError
 from lavis_vila.prompts import PROMPTS, SEVILA_LOCALIZER_PROMPTS, answer_text
+from lavis_vila.tasks.metrics import question_type
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 BAD_VIDEO_POLICIES = ("skip", "fail")
@@ -79,7 +80,7 @@ class MCVideoQADataset(Dataset):
             "loc_input": loc_input,  # read by sevila_baseline with localizer_prompt: sevila
             "qa_output": answer_text(record["answer"]),
             "qid": str(record["qid"]),
-            "question_type": str(record["qid"]).split("_")[0],
+            "question_type": question_type(record["qid"]),
             "answer": record["answer"],
             "num_option": record["num_option"],
             "skipped": None,

@@ -7,9 +7,11 @@ otherwise); merge them; train ViLA 8 -> 2 (at lr 3e-3, the demo's config otherwi
 merged checkpoint once per prompter (``segment``, the demo's; ``free_form``; ``question_aware``);
 evaluate each model. The runs go ``jobs`` at a time, one CPU thread each (``jobs``), each with
 its own ``console.log``. The table gives accuracy, accuracy on questions about the first and the
-second event in time, and how often the asked event was among the frames answered from. Writes
-``results.md``, ``results.json`` and ``ablation.png`` under ``out``. Synthetic results on tiny
-random backbones.
+second event in time, and how often the asked event was among the frames answered from; then each
+prompter paired with uniform-K, the teacher and ``segment`` on the same questions (the bootstrap
+interval of the difference and the exact McNemar p, per seed and pooled). Writes ``results.md``,
+``results.json`` (the rows and the paired figures) and ``ablation.png`` under ``out``. Synthetic
+results on tiny random backbones.
 """
 import json
 import statistics
@@ -18,7 +20,7 @@ from pathlib import Path
 from lavis_vila.datasets.synthetic import ensure_generated
 from lavis_vila.experiments.jobs import Jobs
 from lavis_vila.experiments.machine import describe as describe_machine
-from lavis_vila.experiments.report import Progress, mean_std, write_results
+from lavis_vila.experiments.report import Progress, mean_std, paired_figures, paired_table, write_results
 from lavis_vila.experiments.stages import K, T, TEACHER, UNIFORM_K, VILA, merged_init, train_and_evaluate
 
 DATA = dict(num_train=1200, num_val=300, frames=T, size=32, event_frames=2, events=2, segments=K)
@@ -53,9 +55,10 @@ def row(system: str, seed: int, metrics: dict, data_dir: str) -> dict:
 
 
 def run(seeds: list, out: Path, data_dir: Path, prompters: list, jobs: int, num_train: int, num_val: int,
-        progress: Progress) -> list:
-    """Every seed's rows. Stage 1 of every seed is queued first, then each seed's ViLA runs as soon
-    as its teacher and student are trained; ``jobs`` of them run at once."""
+        progress: Progress) -> tuple:
+    """Every seed's rows, and the per-question results ({seed: {system: records}}). Stage 1 of every seed
+    is queued first, then each seed's ViLA runs as soon as its teacher and student are trained; ``jobs``
+    of them run at once."""
     data_dirs = {}
     for seed in seeds:
         progress(f"seed {seed}: keyframe_qa, two events per clip")
@@ -82,13 +85,22 @@ def run(seeds: list, out: Path, data_dir: Path, prompters: list, jobs: int, num_
             init = merged_init(teacher.result()[0], student.result()[0], outs[seed])
             stage2[seed] = [submit(seed, name, VILA, "vila", outs[seed] / name, init,
                                    STAGE2_OPTIONS + PROMPTER_OPTIONS[name]) for name in prompters]
-        rows = [row(name, seed, job.result()[1][0], data_dirs[seed])
-                for seed in seeds for name, job in stage1[seed] + stage2[seed]]
+        metrics = {seed: {name: job.result()[1][0] for name, job in stage1[seed] + stage2[seed]} for seed in seeds}
+    rows = [row(name, seed, m, data_dirs[seed]) for seed in seeds for name, m in metrics[seed].items()]
     order = list(LABELS)
-    return sorted(rows, key=lambda r: (seeds.index(r["seed"]), order.index(r["system"])))
+    predictions = {seed: {name: m["predictions"] for name, m in metrics[seed].items()} for seed in seeds}
+    return sorted(rows, key=lambda r: (seeds.index(r["seed"]), order.index(r["system"]))), predictions
 
 
-def summarize(rows: list, out: Path) -> str:
+def pairs(prompters: list) -> list:
+    """What the paired table compares: each prompter against uniform-K and the teacher, and against ``segment``."""
+    return ([(name, baseline) for name in prompters for baseline in ("uniform", "teacher")]
+            + [(name, "segment") for name in prompters if name != "segment" and "segment" in prompters])
+
+
+def summarize(rows: list, out: Path, predictions: dict) -> str:
+    """The table, then the paired comparisons (``pairs``) per seed and pooled; written with the rows,
+    the paired figures and the plot."""
     seeds = sorted({r["seed"] for r in rows})
     labels = {system: label for system, label in LABELS.items() if any(r["system"] == system for r in rows)}
     machine = describe_machine()
@@ -107,8 +119,10 @@ def summarize(rows: list, out: Path) -> str:
     for seed in seeds:
         by_system = {r["system"]: r["accuracy"] for r in rows if r["seed"] == seed}
         lines.append(f"| {seed} | " + " | ".join(f"{by_system[s]:.1f}" for s in labels) + " |")
+    paired = paired_figures(predictions, pairs([s for s in labels if s not in ("uniform", "teacher")]))
+    lines += ["", *paired_table(paired, labels)]
     table = "\n".join(lines)
-    write_results(out, table, machine, rows)
+    write_results(out, table, machine, rows, paired)
     plot(rows, labels, out / "ablation.png")
     return table
 
@@ -145,5 +159,5 @@ def reproduce(out: Path, data_dir: Path, seeds: list, prompters: list = tuple(PR
               num_train: int = DATA["num_train"], num_val: int = DATA["num_val"]) -> tuple:
     """Run the ablation into ``out``, data under ``data_dir/seed<N>``; (the table, the rows)."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = run(seeds, out, data_dir, list(prompters), jobs, num_train, num_val, Progress("ablation"))
-    return summarize(rows, out), rows
+    rows, predictions = run(seeds, out, data_dir, list(prompters), jobs, num_train, num_val, Progress("ablation"))
+    return summarize(rows, out, predictions), rows

@@ -7,9 +7,11 @@ pseudo-labels, then fine-tune its answerer on the localizer's keyframes. Evaluat
 ``vila_uniform`` with 2 and 8 frames, and ``sevila_baseline`` untrained (answerer: the student,
 localizer: a copy of it, as SeViLA starts) and trained. The trainings run ``jobs`` at a time,
 one CPU thread each (``jobs``); then each model is timed per video, alone (``demo_timing``).
-Finally the table (mean +- std and the worst seed, then every seed against the paper's claim)
-and, under ``out``: ``results.md``, ``results.json`` (with the CPU and library versions),
-``accuracy_vs_latency.png`` and ``frame_strip.png`` (``demo_report``).
+Finally the table (mean +- std and the worst seed, then every seed against the paper's claim, then
+ViLA paired against uniform-K, the teacher and the trained SeViLA on the same questions: the
+bootstrap interval of the difference and the exact McNemar p, per seed and pooled) and, under
+``out``: ``results.md``, ``results.json`` (with the CPU and library versions and the paired
+figures), ``accuracy_vs_latency.png`` and ``frame_strip.png`` (``demo_report``).
 
 These are synthetic results, not benchmark results.
 """
@@ -62,8 +64,8 @@ def result_row(system: System, metrics: dict, seed: int) -> dict:
 
 
 def run(seeds: list, out: Path, data_dir: Path, jobs: int, vila_options: list, generator: dict,
-        progress: Progress) -> Tuple[list, dict]:
-    """Every seed's result rows (untimed) and checkpoints. Stage 1 of every seed is queued first; each
+        progress: Progress) -> Tuple[list, dict, dict]:
+    """Every seed's result rows (untimed), checkpoints and per-question results ({seed: {label: records}}). Stage 1 of every seed is queued first; each
     seed's ViLA and SeViLA recipes follow as soon as its teacher and student are trained."""
     data_dirs, outs = {}, {seed: out / f"seed{seed}" for seed in seeds}
     for seed in seeds:
@@ -97,14 +99,17 @@ def run(seeds: list, out: Path, data_dir: Path, jobs: int, vila_options: list, g
                                  outs[seed] / "sevila_console.log", sevila_recipe, outs[seed], data_dirs[seed], seed,
                                  student),
             }
-        rows, checkpoints = [], {}
+        rows, checkpoints, predictions = [], {}, {}
         for seed in seeds:
             results = {**{name: job.result() for name, job in stage1[seed].items()},
                        **{name: job.result() for name, job in stage2[seed].items()}}
             checkpoints[seed] = {name: checkpoint for name, (checkpoint, _) in results.items()}
-            rows += [result_row(system, metrics, seed) for name, (_, all_metrics) in results.items()
-                     for system, metrics in zip(SYSTEMS_OF[name], all_metrics)]
-    return sorted(rows, key=lambda r: (seeds.index(r["seed"]), [s.label for s in SYSTEMS].index(r["model"]))), checkpoints
+            evaluated = [(system, metrics) for name, (_, all_metrics) in results.items()
+                         for system, metrics in zip(SYSTEMS_OF[name], all_metrics)]
+            rows += [result_row(system, metrics, seed) for system, metrics in evaluated]
+            predictions[seed] = {system.label: metrics["predictions"] for system, metrics in evaluated}
+    order = [s.label for s in SYSTEMS]
+    return sorted(rows, key=lambda r: (seeds.index(r["seed"]), order.index(r["model"]))), checkpoints, predictions
 
 
 def reproduce(out: Path, data_dir: Path, seeds: list, jobs: int, vila_options: list = (), generator: dict = None,
@@ -113,10 +118,10 @@ def reproduce(out: Path, data_dir: Path, seeds: list, jobs: int, vila_options: l
     generator arguments but the seed); (the table, the first seed's ViLA checkpoint)."""
     progress = progress or Progress("demo")
     out.mkdir(parents=True, exist_ok=True)
-    rows, checkpoints = run(seeds, out, data_dir, jobs, list(vila_options), generator or {}, progress)
+    rows, checkpoints, predictions = run(seeds, out, data_dir, jobs, list(vila_options), generator or {}, progress)
     time_systems(rows, checkpoints, seeds, data_dir, progress)
     first = checkpoints[seeds[0]]["vila"]
     draw_example(first, str(data_dir / f"seed{seeds[0]}"), out / "frame_strip.png")
-    table = summarize(rows, out)
+    table = summarize(rows, out, predictions)
     progress(f"done; results in {out}")
     return table, first

@@ -5,29 +5,42 @@ from pathlib import Path
 from lavis_vila.datasets.annotations import load_annotations
 from lavis_vila.datasets.synthetic import QUESTION_TYPES
 from lavis_vila.experiments.machine import describe as describe_machine
-from lavis_vila.experiments.report import mean_std, write_results
-from lavis_vila.experiments.stages import K, SYSTEMS, T
+from lavis_vila.experiments.report import mean_std, paired_figures, paired_table, write_results
+from lavis_vila.experiments.stages import K, SEVILA, SYSTEMS, TEACHER, UNIFORM_K, VILA, T
 from lavis_vila.frame_strip import draw_strip
 from lavis_vila.inference import answer, load
 
 
-def per_seed_table(by_model: dict, seeds: list) -> list:
-    """One row per seed: every system's accuracy and ViLA's margins against the paper's claim."""
+# ViLA against each, paired on the same questions (``report.paired_figures``).
+PAIRS = [(VILA.label, other.label) for other in (UNIFORM_K, TEACHER, SEVILA)]
+
+
+def per_seed_table(by_model: dict, seeds: list, significant: dict) -> list:
+    """One row per seed: every system's accuracy and ViLA's margins against the paper's claim, * where
+    ``significant[(seed, other label)]``."""
     accuracy = {label: {r["seed"]: r["accuracy"] for r in group} for label, group in by_model.items()}
     vila, uniform_k, teacher = (accuracy[s.label] for s in SYSTEMS[:3])
+
+    def mark(seed, other):
+        return "*" if significant[(seed, other.label)] else ""
+
     lines = ["| seed | " + " | ".join(s.label for s in SYSTEMS) + f" | ViLA - uniform {K} | ViLA - teacher {T} | claim |",
              "|---|" + "---|" * (len(SYSTEMS) + 3)]
     for seed in seeds:
         gain, gap = vila[seed] - uniform_k[seed], vila[seed] - teacher[seed]
         lines.append(f"| {seed} | " + " | ".join(f"{accuracy[s.label][seed]:.1f}" for s in SYSTEMS)
-                     + f" | {gain:+.1f} | {gap:+.1f} | {'met' if gain >= 15 and gap >= -5 else 'MISSED'} |")
+                     + f" | {gain:+.1f}{mark(seed, UNIFORM_K)} | {gap:+.1f}{mark(seed, TEACHER)} | "
+                     f"{'met' if gain >= 15 and gap >= -5 else 'MISSED'} |")
     met = sum(vila[s] - uniform_k[s] >= 15 and vila[s] - teacher[s] >= -5 for s in seeds)
-    lines += ["", f"The claim (ViLA >= uniform {K} + 15 and >= teacher {T} - 5 points) holds on {met} of {len(seeds)} seeds."]
+    lines += ["", f"The claim (ViLA >= uniform {K} + 15 and >= teacher {T} - 5 points) holds on {met} of {len(seeds)} seeds."
+              " * : the seed's difference is significant (exact McNemar p < 0.05, below)."]
     return lines
 
 
-def summarize(rows: list, out: Path) -> str:
-    """The table (mean ± std over seeds, the worst seed, then per seed); written with the rows and the plot."""
+def summarize(rows: list, out: Path, predictions: dict) -> str:
+    """The table (mean ± std over seeds, the worst seed, per seed, then ViLA paired against uniform-K, the
+    teacher and the trained SeViLA on each seed's questions, ``predictions``: {seed: {label: records}});
+    written with the rows, the paired figures and the plot."""
     types = list(QUESTION_TYPES)
     by_model = {s.label: [r for r in rows if r["model"] == s.label] for s in SYSTEMS}
     baseline = statistics.mean(r["latency_ms"] for r in by_model[SYSTEMS[-1].label])
@@ -48,9 +61,12 @@ def summarize(rows: list, out: Path) -> str:
                      f"{mean_std([r['event_frame_seen'] for r in group])} | "
                      + " | ".join(mean_std([r[f"accuracy_{x}"] for r in group]) for x in types)
                      + f" | {latency:.1f} | {baseline / latency:.2f}x |")
-    lines += ["", "Per seed:", "", *per_seed_table(by_model, seeds)]
+    paired = paired_figures(predictions, PAIRS)
+    significant = {(f["seed"], f["b"]): f["significant"] for f in paired}
+    lines += ["", "Per seed:", "", *per_seed_table(by_model, seeds, significant),
+              "", *paired_table(paired, {s.label: s.label for s in SYSTEMS})]
     table = "\n".join(lines)
-    write_results(out, table, machine, rows)
+    write_results(out, table, machine, rows, paired)
     plot(by_model, out / "accuracy_vs_latency.png")
     return table
 

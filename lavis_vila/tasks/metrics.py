@@ -8,11 +8,22 @@
 are present, otherwise the overall accuracy.
 """
 from collections import defaultdict
-from typing import Dict, Iterable
+from typing import Dict, Iterable, Optional
 
 NEXTQA_TYPES = {"CW", "CH", "TN", "TC", "TP", "DL", "DC", "DO"}
 NEXTQA_GROUPS = {"T": "Temporal", "C": "Causal", "D": "Descriptive"}
 STAR_TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
+
+
+def question_type(qid) -> str:
+    """A question's fine type: its qid up to the first ``_`` (NExT-QA's ``CW``, STAR's ``Interaction``,
+    keyframe_qa's ``Colour``)."""
+    return str(qid).split("_")[0]
+
+
+def type_group(qtype: str) -> Optional[str]:
+    """The NExT-QA group (Temporal, Causal, Descriptive) of a fine type; None for other datasets' types."""
+    return NEXTQA_GROUPS[qtype[0]] if qtype in NEXTQA_TYPES else None
 
 
 def percent(correct: int, total: int) -> float:
@@ -32,9 +43,8 @@ def accuracy_metrics(records: Iterable[dict]) -> Dict[str, float]:
     metrics.update({f"accuracy_{t}": percent(correct[t], total[t]) for t in sorted(total)})
     metrics.update({f"count_{t}": total[t] for t in sorted(total)})
 
-    nextqa = [t for t in total if t in NEXTQA_TYPES]
-    for letter, group in NEXTQA_GROUPS.items():
-        members = [t for t in nextqa if t[0] == letter]
+    for group in NEXTQA_GROUPS.values():
+        members = [t for t in total if type_group(t) == group]
         if members:
             metrics[f"accuracy_{group}"] = percent(sum(correct[t] for t in members), sum(total[t] for t in members))
 
