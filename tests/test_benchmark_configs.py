@@ -46,13 +46,15 @@ def write_jsonl(folder, name, rows):
 def write_how2qa(folder):
     return write_jsonl(folder, "how2qa_val_release.jsonl", [
         {"vid_name": f"clip{i}_0_10", "q": "what is flipped?", "a0": "a pancake", "a1": "a coin", "a2": "a card",
-         "a3": "a page", "answer_idx": i % 4, "ts": "1.70-1.70" if i == 1 else "0.5-9.0"} for i in range(3)])
+         "a3": "a page", "answer_idx": i % 4, "ts": "1.70-1.70" if i == 1 else "0.5-9.0", "qid": f"how2qa_{50 + i}"}
+        for i in range(3)])
 
 
 def write_tvqa(folder):
     return write_jsonl(folder, "tvqa_val.jsonl", [
         {"vid_name": f"s01e01_seg01_clip_0{i}", "q": "What is in the pan?", "a0": "a pancake", "a1": "an egg",
-         "a2": "soup", "a3": "rice", "a4": "nothing", "answer_idx": i, "ts": ["NaN-NaN", "1.0-9.5", "0-0"][i]}
+         "a2": "soup", "a3": "rice", "a4": "nothing", "answer_idx": i, "ts": ["NaN-NaN", "1.0-9.5", "0-0"][i],
+         "qid": 135000 + i}
         for i in range(3)])
 
 
@@ -119,6 +121,19 @@ def test_a_sevila_format_tvqa_record_with_a_nan_window_evaluates_on_the_whole_cl
     (job,) = (tmp_path / "out").iterdir()
     assert json.loads((job / "result" / "val_epochbest_metrics.json").read_text())["total"] == len(qids) == 3
     assert {r["qid"] for r in json.loads((job / "result" / "val_epochbest.json").read_text())} == set(qids)
+
+
+@pytest.mark.parametrize("dataset, release_ids", [("how2qa", {"how2qa_50", "how2qa_51", "how2qa_52"}),
+                                                  ("tvqa", {"135000", "135001", "135002"})])
+def test_how2qa_and_tvqa_results_carry_the_release_ids_and_the_type_prefix(dataset, release_ids, tmp_path):
+    root, _ = prepared(dataset, tmp_path, "val")
+    result = launch("lavis_vila.evaluate", PROJECT / "eval" / BENCHMARKS[dataset][1], dataset, root, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (job,) = (tmp_path / "out").iterdir()
+    rows = json.loads((job / "result" / "val_epochbest.json").read_text())
+    assert {r["release_id"] for r in rows} == release_ids
+    assert {r["question_type"] for r in rows} == {dataset.upper()}
+    assert all(r["qid"] == f"{dataset.upper()}_{r['release_id']}" for r in rows)
 
 
 def test_star_train_config_trains_one_epoch_tiny(tmp_path):

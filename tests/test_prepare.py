@@ -62,10 +62,15 @@ def test_star_answer_is_the_index_of_the_matching_choice(tmp_path, capsys):
     assert (records[0]["start"], records[0]["end"]) == (11.1, 19.6)
 
 
-def test_tvqa_nan_span_means_the_whole_video_and_qids_use_the_row_index(tmp_path, capsys):
+def test_tvqa_nan_span_means_the_whole_video_and_qids_keep_the_release_ids(tmp_path, capsys):
     records, _, _ = run("tvqa", tmp_path, capsys)
-    assert [r["qid"] for r in records] == ["TVQA_0", "TVQA_2", "TVQA_3"]
+    assert [(r["qid"], r["release_id"]) for r in records] == [("TVQA_7", 7), ("TVQA_9", 9), ("TVQA_12", 12)]
     assert "start" not in records[1]
+
+
+def test_a_how2qa_row_without_a_release_qid_is_numbered_by_its_row(tmp_path, capsys):
+    records, _, _ = run("how2qa", tmp_path, capsys)
+    assert [(r["qid"], r["release_id"]) for r in records] == [("HOW2QA_0", 0), ("HOW2QA_2", 2), ("HOW2QA_3", 3)]
 
 
 @pytest.mark.parametrize("dataset, window", [("how2qa", (1.7, 1.7)), ("tvqa", (0.0, 0.0))])

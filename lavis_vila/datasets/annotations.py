@@ -3,7 +3,10 @@
 Each record::
 
     {"video": str, "qid": str, "question": str, "a0": str, ..., "a{n-1}": str,
-     "answer": int, "num_option": n, "start": seconds?, "end": seconds?}
+     "answer": int, "num_option": n, "start": seconds?, "end": seconds?, "release_id": any?}
+
+``release_id`` (How2QA, TVQA) is the release's own question id; result rows carry it (the qid
+otherwise) so they join the official scoring files.
 
 ``clip_window`` is the one reading of a window that every entry path shares (this check, the
 release conversion in ``datasets.releases``, the video decoder): start == end is one instant

@@ -19,7 +19,7 @@ from lavis_vila.tasks.metrics import question_type
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 BAD_VIDEO_POLICIES = ("skip", "fail")
-SAMPLE_KEYS = ("video", "qa_input", "loc_input", "qa_output", "qid", "question_type", "answer", "num_option")
+SAMPLE_KEYS = ("video", "qa_input", "loc_input", "qa_output", "qid", "release_id", "question_type", "answer", "num_option")
 
 
 class MCVideoQADataset(Dataset):
@@ -80,6 +80,7 @@ class MCVideoQADataset(Dataset):
             "loc_input": loc_input,  # read by sevila_baseline with localizer_prompt: sevila
             "qa_output": answer_text(record["answer"]),
             "qid": str(record["qid"]),
+            "release_id": str(record.get("release_id", record["qid"])),  # the release's own id, to join its scoring files
             "question_type": question_type(record["qid"]),
             "answer": record["answer"],
             "num_option": record["num_option"],

@@ -112,11 +112,15 @@ def star(row: dict, index: int, video_map: dict) -> dict:
 
 
 def how2qa_or_tvqa(prefix: str, num_option: int) -> Callable:
+    """The release's own ``qid`` is kept as ``release_id`` (the row number where a row has none), and
+    the record's qid is ``<prefix>_<release_id>``: the prefix is the question type the metrics read."""
     def convert(row: dict, index: int, video_map: dict) -> dict:
+        release_id = row.get("qid", index)
         return {
             "video": need(row, "vid_name"),
             "num_option": num_option,
-            "qid": f"{prefix}_{index}",
+            "qid": f"{prefix}_{release_id}",
+            "release_id": release_id,
             **{f"a{i}": need(row, f"a{i}") for i in range(num_option)},
             "answer": as_int(need(row, "answer_idx"), "answer_idx"),
             "question": need(row, "q"),

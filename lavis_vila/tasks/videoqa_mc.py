@@ -181,10 +181,11 @@ class VideoQAMultipleChoiceTask(BaseTask):
         output = model.predict_answers(samples)
         answers = samples["answer"].tolist() if torch.is_tensor(samples["answer"]) else list(samples["answer"])
         return [
-            {"qid": qid, "prediction": int(pred), "answer": int(answer), "question_type": qtype,
-             "frame_idx": [int(i) for i in frames]}
-            for qid, pred, answer, qtype, frames in zip(
-                samples["qid"], output["prediction"], answers, samples["question_type"], output["frame_idx"]
+            {"qid": qid, "release_id": release_id, "prediction": int(pred), "answer": int(answer),
+             "question_type": qtype, "frame_idx": [int(i) for i in frames]}
+            for qid, release_id, pred, answer, qtype, frames in zip(
+                samples["qid"], samples["release_id"], output["prediction"], answers, samples["question_type"],
+                output["frame_idx"]
             )
         ]
 
