@@ -136,6 +136,23 @@ def test_how2qa_and_tvqa_results_carry_the_release_ids_and_the_type_prefix(datas
     assert all(r["qid"] == f"{dataset.upper()}_{r['release_id']}" for r in rows)
 
 
+def test_a_vlep_record_of_a_tv_clip_finds_its_video_in_the_tvqa_folder(tmp_path):
+    root, qids = prepared("vlep", tmp_path, "val")
+    records = json.loads((root / "val.json").read_text())
+    shutil.rmtree(root / "videos")
+    (root / "videos").mkdir()  # VLEP's own folder (YouTube clips) is empty
+    for i, record in enumerate(records):  # VLEP's names of TV-show clips; TVQA's folder holds them without _ep
+        record["video"] = f"friends_s01e01_seg02_clip_0{i}_ep"
+        tvqa_video = tmp_path / "data" / "tvqa" / "videos" / f"friends_s01e01_seg02_clip_0{i}.mp4"
+        tvqa_video.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PANCAKE, tvqa_video)
+    (root / "val.json").write_text(json.dumps(records))
+    result = launch("lavis_vila.evaluate", PROJECT / "eval" / BENCHMARKS["vlep"][1], "vlep", root, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (job,) = (tmp_path / "out").iterdir()
+    assert json.loads((job / "result" / "val_epochbest_metrics.json").read_text())["total"] == len(qids) == 3
+
+
 def test_star_train_config_trains_one_epoch_tiny(tmp_path):
     root, _ = prepared("star", tmp_path, "train", "val")
     result = launch("lavis_vila.train", PROJECT / "train" / "star_vila_32to4.yaml", "star", root, tmp_path / "out",

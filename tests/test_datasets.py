@@ -7,6 +7,7 @@ from lavis.common.registry import registry
 from lavis_vila.datasets import AnnotationError, MCVideoQADataset
 from lavis_vila.prompts import mc_prompt, vlep_prompt
 from lavis_vila.datasets.synthetic import QUESTION_TYPES, generate
+from lavis_vila.datasets.vlep_layout import VLEPDataset
 from lavis_vila.processors import VideoDecodeError, VideoEvalProcessor
 
 RECORD = {"video": "v1", "qid": "TC_v1_0", "question": "what happens?", "a0": "x", "a1": "y", "a2": "z",
@@ -86,6 +87,21 @@ def test_bad_video_is_skipped_and_reported_by_the_collater_never_replaced(tmp_pa
     assert batch["qid"] == ["TC_v1_1"] and batch["video"].shape == (1, 4, 3, 32, 32)
     assert len(batch["skipped"]) == 1 and "corrupted.mp4" in batch["skipped"][0]
     assert dataset.collater([dataset[0]])["qid"] == []
+
+
+VLEP_RECORD = {"video": "friends_s03e09_seg02_clip_07_ep", "qid": "VLEP_20142", "a0": "He sits.", "a1": "He leaves.",
+               "answer": 1, "num_option": 2}
+
+
+@pytest.mark.parametrize("name, expected", [("friends_s03e09_seg02_clip_07_ep", "tvqa/friends_s03e09_seg02_clip_07.mp4"),
+                                            ("-0Pg_8rD0Yw_1:36_1:47_ep", "vlep/-0Pg_8rD0Yw_1:36_1:47_ep.mp4")])
+def test_a_missing_vlep_video_names_the_file_looked_for_and_the_layout_expected(name, expected, tmp_path):
+    path = write(tmp_path, [{**VLEP_RECORD, "video": name}])
+    dataset = VLEPDataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(tmp_path / "vlep"), [path],
+                          prompt="vlep", tvqa_root=str(tmp_path / "tvqa"))
+    with pytest.raises(VideoDecodeError, match="TVQA videos" if "tvqa" in expected else "VLEP's own folder") as error:
+        dataset[0]
+    assert str(tmp_path / expected) in str(error.value) and "[qid VLEP_20142]" in str(error.value)
 
 
 def test_builders_are_registered_for_every_benchmark():

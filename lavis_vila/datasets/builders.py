@@ -6,7 +6,8 @@ the current directory). Unlike LAVIS's builders, nothing is downloaded or copied
 ``cache_root`` (``/export/...``) is never used.
 
 Dataset config keys beyond LAVIS's: ``data_root``, ``prompt`` (``mc`` or ``vlep``),
-``on_bad_video_train`` (``skip``), ``on_bad_video_eval`` (``fail``), ``video_ext`` (``.mp4``).
+``on_bad_video_train`` (``skip``), ``on_bad_video_eval`` (``fail``), ``video_ext`` (``.mp4``);
+VLEP's ``tvqa_videos``, the TVQA 3 fps folder its TV-show clips are read from (``vlep_layout``).
 """
 import logging
 import os
@@ -15,6 +16,7 @@ from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
 
 from lavis_vila.datasets.mc_video_qa import MCVideoQADataset, resolve_path
 from lavis_vila.datasets.synthetic import ensure_generated
+from lavis_vila.datasets.vlep_layout import VLEPDataset
 from lavis_vila.registry import register_builder
 
 DATASET_CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "datasets")
@@ -39,6 +41,10 @@ class MCVideoQABuilder(BaseDatasetBuilder):
     def dataset_name(self) -> str:
         """The registered name: the folder of the builder's default config."""
         return os.path.basename(os.path.dirname(self.DATASET_CONFIG_DICT["default"]))
+
+    def dataset_kwargs(self, root: str) -> dict:
+        """Keyword arguments of this dataset's class beyond the common ones."""
+        return {}
 
     def build(self):
         self.build_processors()
@@ -73,6 +79,7 @@ class MCVideoQABuilder(BaseDatasetBuilder):
                 on_bad_video=self.config.get("on_bad_video_train" if is_train else "on_bad_video_eval",
                                              "skip" if is_train else "fail"),
                 video_ext=self.config.get("video_ext", ".mp4"),
+                **self.dataset_kwargs(root),
             )
             logging.info("%s %s: %d records from %s", name,
                          split, len(datasets[split]), storage)
@@ -102,6 +109,11 @@ class TVQABuilder(MCVideoQABuilder):
 @register_builder("vlep")
 class VLEPBuilder(MCVideoQABuilder):
     DATASET_CONFIG_DICT = dataset_config_paths("vlep")
+    train_dataset_cls = VLEPDataset
+    eval_dataset_cls = VLEPDataset
+
+    def dataset_kwargs(self, root: str) -> dict:
+        return {"tvqa_root": resolve_path(self.config.get("tvqa_videos", "../tvqa/videos"), root)}
 
 
 @register_builder("keyframe_qa")
