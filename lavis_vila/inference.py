@@ -110,8 +110,8 @@ def answer(model, video: Optional[str], question: Optional[str], options: Sequen
     processor = VideoEvalProcessor(image_size=model.visual_encoder.image_size, num_frames=num_frames)
     started = time.perf_counter()
     try:
-        frames, indices = processor(video, start, end)  # (T, 3, S, S) normalised, T frame numbers
-        pixels, _ = processor.decode(video, start, end)  # (T, 3, S, S) uint8
+        pixels, indices = processor.decode(video, start, end)  # (T, 3, S, S) uint8, T frame numbers
+        frames = processor.normalize(pixels)  # evaluation does not augment
         fps = video_fps(video)
     except VideoDecodeError as error:  # its message starts with the path: show the file's name
         raise InputError(str(error).replace(str(video), Path(video).name)) from None

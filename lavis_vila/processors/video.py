@@ -172,8 +172,11 @@ class VideoProcessor(BaseProcessor):
     def __call__(self, path: str, start: Optional[float] = None, end: Optional[float] = None):
         """Returns ``(frames, indices)``: normalised float (T, 3, S, S) and the frame indices."""
         frames, indices = self.decode(path, start, end)
-        frames = self.augment(frames)
-        return frames.float().sub_(self.pixel_mean).div_(self.pixel_std), indices
+        return self.normalize(self.augment(frames)), indices
+
+    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 (T, 3, S, S) -> normalised float (T, 3, S, S), a new tensor."""
+        return frames.float().sub_(self.pixel_mean).div_(self.pixel_std)
 
     @classmethod
     def from_config(cls, cfg=None):
