@@ -228,12 +228,15 @@ def check_config(cfg, source: str) -> None:
 
 
 def frame_count_problems(model, dataset, where: str) -> list:
-    """A frame selector must receive all of its T candidates from each video processor."""
+    """A frame selector must receive all of its T candidates from each video processor that feeds it
+    (SeViLA's self-refinement, ``train_localizer``, judges each training frame alone: any count there)."""
     expected = model.get("num_candidate_frames")
     if expected is None:
         return []
     problems = []
     for split, section in (dataset.get("vis_processor") or {}).items():
+        if split == "train" and model.get("train_localizer"):
+            continue
         frames = (section or {}).get("num_frames")
         if frames is not None and frames != expected:
             problems.append(f"{where}.vis_processor.{split}.num_frames is {frames} but model.num_candidate_frames is "

@@ -156,7 +156,7 @@ def test_a_vlep_record_of_a_tv_clip_finds_its_video_in_the_tvqa_folder(tmp_path)
 def test_star_train_config_trains_one_epoch_tiny(tmp_path):
     root, _ = prepared("star", tmp_path, "train", "val")
     result = launch("lavis_vila.train", PROJECT / "train" / "star_vila_32to4.yaml", "star", root, tmp_path / "out",
-                    "run.max_epoch=1", "run.global_batch_size=2", "run.batch_size_train=2", "run.warmup_steps=1")
+                    "run.max_epoch=1", "run.global_batch_size=2", "run.batch_size_train=2", "run.warmup_samples=2")
     assert result.returncode == 0, result.stderr[-3000:]
     (job,) = (tmp_path / "out").iterdir()
     assert (job / "checkpoint_0.pth").is_file()

@@ -133,7 +133,18 @@ def test_self_refinement_trains_the_localizer_only_on_yes_no_targets(tmp_path):
     output["loss"].backward()
     assert model.Qformer_loc.bert.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
     assert all(p.grad is None for name, p in model.named_parameters() if not name.startswith(("Qformer_loc", "query_tokens_loc", "t5_proj_loc")))
-    assert not model.Qformer.training  # the frozen answerer labels without dropout
+    assert model.Qformer.training  # the frozen answerer labels in train mode, as in SeViLA's code
+
+
+@pytest.mark.parametrize("train_localizer", [True, False])
+def test_the_frozen_branch_follows_train_mode_as_sevila_unless_frozen_branch_dropout_is_off(train_localizer):
+    """SeViLA's runner puts its whole model in train mode: the frozen Q-Former's dropout stays on."""
+    models = {dropout: build_model("sevila_baseline", "sevila_tiny", train_localizer=train_localizer,
+                                   frozen_branch_dropout=dropout).train() for dropout in (True, False)}
+    frozen = "Qformer" if train_localizer else "Qformer_loc"  # the answerer in refinement, else the localizer
+    assert all(m.training for m in getattr(models[True], frozen).modules())
+    assert not any(m.training for m in getattr(models[False], frozen).modules())
+    assert not models[True].visual_encoder.training  # the ViT stays in eval mode either way
 
 
 def test_sevila_weights_joins_answerer_and_refined_localizer(tmp_path):

@@ -10,6 +10,7 @@ from conftest import QUESTION, tiny_batch
 from lavis_vila.datasets.mc_video_qa import MCVideoQADataset
 from lavis_vila.models import build_model
 from lavis_vila.models.backbones import load_architecture
+from lavis_vila.models.sevila_objectives import LocalizerRefinement
 from lavis_vila.prompts import vlep_localizer_prompt
 from lavis_vila.stage_weights import ANSWERER_PREFIXES, LOCALIZER_PREFIXES, LOCALIZER_SLOTS, renamed
 
@@ -138,3 +139,73 @@ def test_a_checkpoint_without_localizer_fills_every_localizer_slot_ln_vision_loc
     expected = renamed(answerer, LOCALIZER_SLOTS)
     assert set(expected) == {k for k in state if k.startswith(LOCALIZER_PREFIXES)}
     assert all(torch.equal(state[k], v) for k, v in expected.items())
+
+
+# sevila_flant5xl's own settings on CPU-sized parts with random weights (nothing downloaded).
+TINY_PARTS = dict(vit_model="eva_vit_tiny", vit_weights=None, image_size=32, vit_precision="fp32",
+                  qformer_model="qformer_tiny", qformer_tokenizer="tiny", num_query_token=8, t5_model="tiny",
+                  t5_tokenizer=None, llm_precision="fp32", pretrained=None, num_candidate_frames=4,
+                  num_selected_frames=2)
+LONG_PROMPT = " ".join([QUESTION] * 4)  # far past 77 T5 tokens
+
+
+def t5_text_inputs(model, run) -> list:
+    """The (B, L, D) inputs_embeds of every T5 encoder call that ``run()`` makes."""
+    seen = []
+    hook = model.t5_model.encoder.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["inputs_embeds"].detach()), with_kwargs=True)
+    try:
+        run()
+    finally:
+        hook.remove()
+    return seen
+
+
+def assert_prompt_is_its_first_77_tokens(model, calls):
+    """Each call ends with the prompt's first 76 tokens and the end-of-text token: right-truncated at 77."""
+    tokens = model.t5_tokenizer(LONG_PROMPT, add_special_tokens=False).input_ids
+    assert len(tokens) > 77
+    expected = model.t5_model.encoder.embed_tokens(torch.tensor(tokens[:76] + [model.t5_tokenizer.eos_token_id]))
+    assert calls
+    for inputs_embeds in calls:
+        torch.testing.assert_close(inputs_embeds[:, -77:], expected.expand(inputs_embeds.shape[0], -1, -1))
+
+
+@pytest.mark.parametrize("step", ["training", "evaluation", "pseudo-labelling"])
+def test_the_sevila_flant5xl_t5_prompt_is_77_tokens_right_truncated_in_every_step(step):
+    model = build_model("sevila_baseline", "sevila_flant5xl", **TINY_PARTS, train_localizer=step == "pseudo-labelling")
+    assert (model.max_txt_len, model.t5_tokenizer.truncation_side) == (77, "right")
+    batch = {**sevila_batch(), "qa_input": [LONG_PROMPT] * 2, "loc_input": [LONG_PROMPT] * 2, "answer": [0, 1]}
+    runs = {"training": lambda: model.train()(batch),
+            "evaluation": lambda: model.eval().predict_answers(batch),
+            "pseudo-labelling": lambda: LocalizerRefinement().pseudo_labels(
+                model, model.encode_frames(batch["video"]), batch)}
+    assert_prompt_is_its_first_77_tokens(model, t5_text_inputs(model, runs[step]))
+
+
+def trainable_state(model) -> dict:
+    return {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(FROZEN_BACKBONES)}
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_self_refinement_resets_the_localizer_qformer_to_the_pretrained_one_as_sevilas_load_qformer_loc(tmp_path, reset):
+    released = trainable_state(build_model("sevila_baseline", "sevila_tiny"))  # answerer and pre-trained localizer
+    blip2 = {k: v + 1 if v.is_floating_point() else v  # another Q-Former, queries and projection
+             for k, v in released.items() if k.startswith(("Qformer.", "query_tokens", "t5_proj."))}
+    torch.save({"model": blip2}, tmp_path / "blip2.pth")
+    torch.save({"model": released}, tmp_path / "sevila_pretrained.pth")
+    state = build_model("sevila_baseline", "sevila_tiny", train_localizer=True, reset_localizer_qformer=reset,
+                        pretrained=str(tmp_path / "blip2.pth"), load_finetuned=True,
+                        finetuned=str(tmp_path / "sevila_pretrained.pth")).state_dict()
+    localizer_qformer = {k: v for k, v in state.items() if k.startswith("Qformer_loc.")}
+    source = renamed(blip2, {"Qformer.": "Qformer_loc."}) if reset else released
+    assert localizer_qformer and all(torch.equal(v, source[k]) for k, v in localizer_qformer.items())
+    for kept in ("query_tokens_loc", "t5_proj_loc.weight", "ln_vision_loc.weight", "query_tokens", "Qformer.bert.encoder.layer.0.crossattention.self.query.weight"):
+        assert torch.equal(state[kept], released[kept])
+
+
+def test_a_reset_without_pretrained_weights_says_which_keys_to_set(tmp_path):
+    torch.save({"model": trainable_state(build_model("sevila_baseline", "sevila_tiny"))}, tmp_path / "sevila.pth")
+    with pytest.raises(ValueError, match="reset_localizer_qformer: True .* model.pretrained is not set"):
+        build_model("sevila_baseline", "sevila_tiny", train_localizer=True, reset_localizer_qformer=True,
+                    load_finetuned=True, finetuned=str(tmp_path / "sevila.pth"))

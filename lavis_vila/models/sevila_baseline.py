@@ -19,13 +19,24 @@ Two variants, by model type:
 Training, as SeViLA's two steps (one config key, ``train_localizer``, picks the objective:
 ``lavis_vila.models.sevila_objectives``): ``True``, self-refinement of the localizer on the frozen
 answerer's pseudo-labels; ``False`` (default), the answerer trains on the frozen localizer's keyframes.
+
+Three more choices follow SeViLA's code by default, each one key:
+- ``t5_truncation_side: right``: a T5 prompt longer than ``max_txt_len`` loses its end (SeViLA's
+  tokenizer; ours elsewhere cut the start). ``sevila_flant5xl`` also sets SeViLA's
+  ``max_txt_len: 77`` and ``truncate_eval_prompt: True``, so training, evaluation and
+  pseudo-labelling all read at most 77 prompt tokens.
+- ``reset_localizer_qformer: True``: before self-refinement from a ``finetuned`` checkpoint, the
+  localizer's Q-Former is reset to ``pretrained``'s (BLIP-2's), as SeViLA's ``load_qformer_loc``.
+- ``frozen_branch_dropout: True``: the frozen Q-Former (the answerer in refinement, the localizer in
+  fine-tuning) follows ``train()``, so its dropout is on in training, as in SeViLA's code.
 """
 import copy
+import logging
 from functools import cached_property
 
 import torch
 
-from lavis_vila.checkpoints import load_into
+from lavis_vila.checkpoints import CheckpointError, load_into, load_state_dict_file
 from lavis_vila.models.paths import model_config_paths
 from lavis_vila.models.sevila_objectives import KEYFRAME, objective
 from lavis_vila.models.video_instruct import FrameChoice, VideoInstructModel, check_batch
@@ -49,6 +60,8 @@ def sevila_localizer_questions(samples: dict) -> list:
 
 
 LOCALIZER_QUESTIONS = {"qa": qa_localizer_questions, "sevila": sevila_localizer_questions}
+TRUNCATION_SIDES = ("left", "right")
+BLIP2_QFORMER_AS_LOCALIZER = {"Qformer.": "Qformer_loc."}  # what SeViLA's qformer_loc.pth holds
 
 
 @register_model("sevila_baseline")
@@ -60,10 +73,17 @@ class SeViLABaseline(VideoInstructModel):
 
     def __init__(self, *, num_candidate_frames: int = 32, num_selected_frames: int = 4, train_localizer: bool = False,
                  frame_prefixes: bool = False, separate_ln_vision_loc: bool = False, localizer_prompt: str = "qa",
-                 empty: bool = False, **backbone_kwargs):
+                 t5_truncation_side: str = "right", reset_localizer_qformer: bool = True,
+                 frozen_branch_dropout: bool = True, empty: bool = False, **backbone_kwargs):
         super().__init__(empty=empty, **backbone_kwargs)
         if localizer_prompt not in LOCALIZER_QUESTIONS:
             raise ValueError(f"localizer_prompt must be one of {tuple(LOCALIZER_QUESTIONS)}, got {localizer_prompt!r}")
+        if t5_truncation_side not in TRUNCATION_SIDES:
+            raise ValueError(f"t5_truncation_side must be one of {TRUNCATION_SIDES}, got {t5_truncation_side!r}")
+        if self.t5_tokenizer is not None:  # this model's own tokenizer (backbones builds one per model)
+            self.t5_tokenizer.truncation_side = t5_truncation_side
+        self.resets_localizer_qformer = reset_localizer_qformer and train_localizer
+        self.frozen_branch_dropout = frozen_branch_dropout
         self.num_candidate_frames = num_candidate_frames
         self.num_selected_frames = num_selected_frames
         self.objective = objective(train_localizer)
@@ -98,7 +118,7 @@ class SeViLABaseline(VideoInstructModel):
         return frames, self.keyframes(frames, self.localizer_features(vit_tokens, frames), samples)
 
     def frozen_modules(self):
-        return super().frozen_modules() + [self.objective.frozen_qformer(self)]
+        return super().frozen_modules() + ([] if self.frozen_branch_dropout else [self.objective.frozen_qformer(self)])
 
     @cached_property
     def yes_token_id(self) -> int:
@@ -147,3 +167,26 @@ class SeViLABaseline(VideoInstructModel):
             answerer_as_localizer = {key: value for key, value in renamed(state, LOCALIZER_SLOTS).items() if key in state}
             self.load_state_dict(answerer_as_localizer, strict=False)
         return result
+
+    def load_checkpoint_from_config(self, cfg, **kwargs):
+        """LAVIS's loading; then, for self-refinement from ``finetuned``, SeViLA's ``load_qformer_loc``
+        (``reset_localizer_qformer``). From ``pretrained`` alone the localizer is already its copy."""
+        super().load_checkpoint_from_config(cfg, **kwargs)
+        if self.resets_localizer_qformer and cfg.get("load_finetuned", False):
+            self.reset_localizer_qformer(cfg.get("pretrained"))
+
+    def reset_localizer_qformer(self, pretrained) -> None:
+        """``Qformer_loc`` <- the ``Qformer`` of ``pretrained`` (BLIP-2's); queries and projection stay."""
+        if not pretrained:
+            raise ValueError("reset_localizer_qformer: True resets the localizer's Q-Former to model.pretrained's "
+                             "(BLIP-2's, as SeViLA's load_qformer_loc) before self-refinement, but model.pretrained "
+                             "is not set: set it, or set reset_localizer_qformer: False to refine model.finetuned's "
+                             "localizer as it is")
+        qformer = renamed(load_state_dict_file(pretrained, "model.pretrained"), BLIP2_QFORMER_AS_LOCALIZER)
+        result = self.load_state_dict(qformer, strict=False)
+        uncovered = sorted(key for key in result.missing_keys if key.startswith("Qformer_loc."))
+        if not qformer or uncovered:
+            raise CheckpointError(f"model.pretrained: '{pretrained}' does not hold the whole Q-Former the localizer is "
+                                  f"reset to (reset_localizer_qformer); missing: {uncovered[:5] or 'every Qformer.* key'}")
+        logging.info("self-refinement: the localizer's Q-Former is reset to %s's Q-Former (SeViLA's load_qformer_loc; "
+                     "reset_localizer_qformer: False keeps model.finetuned's)", pretrained)

@@ -8,8 +8,9 @@ by the config key ``train_localizer``.
   the others "no", and the localizer learns to say so (T5 cross-entropy). Its checkpoints hold
   the localizer only; ``tools.sevila_weights`` joins them with the answerer's.
 
-Each says which parts it freezes (``frozen_parts``; ``frozen_qformer`` also stays in eval mode)
-and computes the loss dict of a batch (``losses``).
+Each says which parts it freezes (``frozen_parts``; ``frozen_qformer`` is the frozen branch's
+Q-Former, kept in eval mode only with the model's ``frozen_branch_dropout: False``: SeViLA's code
+leaves it in train mode, dropout on) and computes the loss dict of a batch (``losses``).
 
 Shapes: B batch, T candidate frames, N ViT tokens per frame, C ViT width, P prefix tokens,
 Q query tokens, D LLM width.
@@ -35,7 +36,7 @@ class LocalizerRefinement:
         return model.answerer_parts()
 
     def frozen_qformer(self, model):
-        return model.Qformer  # the frozen answerer labels without dropout
+        return model.Qformer  # the frozen answerer that labels
 
     def losses(self, model, samples: dict, temperature: float) -> dict:
         vit_tokens = model.vit_features(samples["video"])  # (B, T, N, C)

@@ -1,13 +1,19 @@
-"""The recipe's global batch on any number of GPUs.
+"""The recipe's global batch and warm-up on any number of GPUs.
 
 ``run.global_batch_size`` is the official recipe's effective batch (per-GPU batch x GPUs x
 accumulation steps, 64 for most ViLA runs). ``run.batch_size_train`` is then the most one GPU
 may hold. ``apply_global_batch`` sets ``batch_size_train`` and ``accum_grad_iters`` for the
 run's world size, so 4 and 8 GPUs train with the same global batch and learning rate.
+
+LAVIS's scheduler counts warm-up in iterations (``run.warmup_steps``), one per micro-batch of
+every process, so one iteration holds per-GPU batch x GPUs samples: on 8 GPUs an official
+4-GPU recipe's 500 iterations would cover twice its samples. ``run.warmup_samples`` states the
+official warm-up in samples (its iterations x its per-GPU batch x its GPUs); ``warmup_steps`` is
+then set to the iterations that cover as many samples on this run's GPUs (to the nearest one).
 """
 import logging
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 
 class BatchSplit(NamedTuple):
@@ -18,6 +24,11 @@ class BatchSplit(NamedTuple):
     @property
     def global_batch(self) -> int:
         return self.per_gpu * self.accum_grad_iters * self.world_size
+
+    @property
+    def samples_per_iteration(self) -> int:
+        """What one scheduler step (one micro-batch on every process) consumes."""
+        return self.per_gpu * self.world_size
 
 
 def split_global_batch(global_batch: int, world_size: int, max_per_gpu: int) -> BatchSplit:
@@ -36,9 +47,30 @@ def split_global_batch(global_batch: int, world_size: int, max_per_gpu: int) -> 
     return BatchSplit(max_per_gpu, accum, world_size)
 
 
+def warmup_iterations(warmup_samples: int, split: BatchSplit) -> int:
+    """The scheduler iterations that cover ``warmup_samples`` with ``split`` (nearest; within half an iteration)."""
+    if warmup_samples < 0:
+        raise ValueError(f"run.warmup_samples must be 0 or more, got {warmup_samples}")
+    return round(warmup_samples / split.samples_per_iteration)
+
+
+def apply_warmup(run, split: BatchSplit) -> Optional[int]:
+    """Set ``run.warmup_steps`` from ``run.warmup_samples`` (if given); return the samples warm-up covers."""
+    samples = run.get("warmup_samples")
+    if samples is None:
+        return None
+    steps = warmup_iterations(int(samples), split)
+    if run.get("warmup_steps") is not None and int(run.warmup_steps) != steps:
+        raise ValueError(f"run.warmup_samples ({samples}) and run.warmup_steps ({run.warmup_steps}) are both set: "
+                         f"warmup_steps follows from warmup_samples for the run's GPU count; drop one of them")
+    run.warmup_steps = steps
+    return run.warmup_steps * split.samples_per_iteration
+
+
 def apply_global_batch(run, world_size: int) -> BatchSplit:
-    """Set ``run.batch_size_train``/``accum_grad_iters`` from ``run.global_batch_size`` (if given);
-    log the global batch either way, and warn when the recipe's cannot be reached exactly."""
+    """Set ``run.batch_size_train``/``accum_grad_iters`` from ``run.global_batch_size`` and
+    ``run.warmup_steps`` from ``run.warmup_samples`` (each if given); log the global batch and the
+    warm-up either way, and warn when the recipe's batch cannot be reached exactly."""
     per_gpu, accum = int(run.get("batch_size_train", 1)), int(run.get("accum_grad_iters", 1))
     recipe = run.get("global_batch_size")
     if recipe is None:
@@ -46,8 +78,12 @@ def apply_global_batch(run, world_size: int) -> BatchSplit:
     else:
         split = split_global_batch(int(recipe), world_size, per_gpu)
         run.batch_size_train, run.accum_grad_iters = split.per_gpu, split.accum_grad_iters
-    logging.info("global batch %d = %d process(es) x %d per process x %d accumulation step(s)",
-                 split.global_batch, split.world_size, split.per_gpu, split.accum_grad_iters)
+    apply_warmup(run, split)
+    warmup_steps = int(run.get("warmup_steps") or 0)
+    logging.info("global batch %d = %d process(es) x %d per process x %d accumulation step(s); warm-up %d "
+                 "iteration(s) = %d samples%s", split.global_batch, split.world_size, split.per_gpu,
+                 split.accum_grad_iters, warmup_steps, warmup_steps * split.samples_per_iteration,
+                 f" (run.warmup_samples {run.warmup_samples})" if run.get("warmup_samples") is not None else "")
     if recipe is not None and split.global_batch != int(recipe):
         logging.warning("run.global_batch_size %s cannot be reached exactly with %d process(es) and at most %d per "
                         "process: training with a global batch of %d", recipe, world_size, per_gpu, split.global_batch)
