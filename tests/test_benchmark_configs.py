@@ -172,3 +172,31 @@ def test_a_missing_evaluation_split_names_the_file_and_the_key(tmp_path):
     assert result.returncode != 0
     assert f"annotation file not found: {root / 'val.json'}" in result.stderr
     assert "datasets.nextqa.build_info.annotations.val.storage" in result.stderr
+
+
+SEVILA_BENCHMARKS = ("nextqa", "star", "how2qa", "tvqa", "vlep")
+
+
+@pytest.mark.parametrize("dataset", SEVILA_BENCHMARKS)
+def test_sevilas_refinement_and_answerer_configs_validate_every_epoch_at_32_to_4(dataset):
+    from omegaconf import OmegaConf
+
+    for step, train_frames in (("localizer", 4), ("answerer", 32)):
+        cfg = OmegaConf.load(PROJECT / "train" / f"{dataset}_sevila_{step}.yaml")
+        assert (cfg.model.num_candidate_frames, cfg.model.num_selected_frames) == (32, 4)
+        assert OmegaConf.select(cfg, f"datasets.{dataset}.vis_processor.eval.num_frames") == 32
+        assert OmegaConf.select(cfg, f"datasets.{dataset}.vis_processor.train.num_frames") == train_frames
+        assert list(cfg.run.valid_splits) == ["val"] and cfg.model.train_localizer == (step == "localizer")
+
+
+def test_sevilas_refinement_config_trains_on_4_frames_and_validates_4_of_32_tiny(tmp_path):
+    root, qids = prepared("nextqa", tmp_path, "train", "val")
+    result = launch("lavis_vila.train", PROJECT / "train" / "nextqa_sevila_localizer.yaml", "nextqa", root,
+                    tmp_path / "out", "run.max_epoch=1",
+                    "run.global_batch_size=2", "run.batch_size_train=2", "run.warmup_samples=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (job,) = (tmp_path / "out").iterdir()
+    rows = json.loads((job / "result" / "val_epoch0.json").read_text())
+    assert sorted(r["qid"] for r in rows) == sorted(qids)
+    assert all(len(r["frame_idx"]) == 4 and max(r["frame_idx"]) < 32 for r in rows)
+    assert (job / "checkpoint_best.pth").is_file()

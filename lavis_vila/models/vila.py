@@ -41,8 +41,8 @@ class ViLA(VideoInstructModel):
         eval_temperature: Gumbel temperature for that sampled selection.
         prompter_gradient: which mask entries the straight-through gradient reaches:
             ``selected`` (official code) or ``all`` (see ``Prompter.gather``).
-        frame_prompter: ``segment`` (the paper's design (a), default), ``free_form`` (design (b))
-            or ``question_aware`` (ours); see ``lavis_vila.models.prompters``.
+        frame_prompter: ``segment`` (the paper's design (a), default), ``free_form`` (our reading of
+            design (b): Gumbel top-K) or ``question_aware`` (ours); see ``lavis_vila.models.prompters``.
         prompter_options: that prompter's own arguments, e.g. ``{scorer: frame}`` for ``segment``.
         prompter_layer: the ViT block L whose output the prompter reads; null (default, the
             paper) reads the last. At inference with L set, the ViT runs L blocks on all T

@@ -1,7 +1,8 @@
 """Frame-Prompters: each keeps K of T candidate frames (``model.frame_prompter`` picks one).
 
 - ``segment``: the paper's design (a), one frame per segment (the default).
-- ``free_form``: the paper's design (b), K frames anywhere.
+- ``free_form``: our reading of the paper's design (b) (a per-frame keep-or-drop choice): exactly K
+  frames anywhere, by Gumbel top-K.
 - ``question_aware``: ours, one frame per segment scored with the question.
 
 Names are re-exported lazily (``lavis_vila.lazy``).

@@ -1,11 +1,16 @@
-"""``free_form``: the paper's design (b), free-form masking: K of the T frames, anywhere.
+"""``free_form``: our reading of the paper's design (b), free-form masking: K of the T frames, anywhere.
+
+The paper's (b) is a per-frame keep-or-drop choice (a 2-way Gumbel-Softmax per frame, B x T x 2),
+which fixes no frame count; this prompter draws exactly K frames by Gumbel top-K instead, so the
+answerer sees K frames whichever design picks them.
 
 One MLP scores each frame alone (Linear(N -> H), LayerNorm(H), ReLU, Linear(H -> 1)). Training
 draws K frames without replacement by Gumbel top-k: the scores plus Gumbel noise, the best K
 (Kool et al., 2019). Each pick is a straight-through one-hot whose soft side is a softmax at
 ``temperature`` over the frames not yet picked, so the gradient of every row reaches every
 frame it could have picked. Evaluation keeps the K best scores. The rows are put in temporal
-order. The paper describes this design and the official code does not implement it.
+order. The paper describes design (b) without its details and the official code does not
+implement it.
 """
 from typing import Optional
 
