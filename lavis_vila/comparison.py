@@ -55,8 +55,9 @@ def result_file(path) -> Path:
                           + ", ".join(str(f.relative_to(path)) for f in found) + "; pass one of them")
 
 
-def read_results(path) -> Tuple[Path, List[dict]]:
-    """(the result file, its records), each checked for ``qid``, ``prediction`` and ``answer`` (or ``label``)."""
+def read_results(path, labels_required: bool = True) -> Tuple[Path, List[dict]]:
+    """(the result file, its records), each checked for ``qid``, ``prediction`` and ``answer`` (or ``label``);
+    an unlabelled split's rows (``answer`` null) are refused unless ``labels_required`` is False."""
     file = result_file(path)
     try:
         records = json.loads(file.read_text())
@@ -70,6 +71,9 @@ def read_results(path) -> Tuple[Path, List[dict]]:
             raise ComparisonError(f"{file}: record {index} needs a qid and a prediction: {str(record)[:200]}")
         if "answer" not in record and "label" not in record:
             raise ComparisonError(f"{file}: record {index} (qid {record['qid']}) has no answer (or label)")
+        if labels_required and record.get("answer", record.get("label")) is None:
+            raise ComparisonError(f"{file}: record {index} (qid {record['qid']}) is unlabelled (answer null): "
+                                  f"there are no labels to compare against")
         if record["qid"] in seen:
             raise ComparisonError(f"{file}: record {index}: qid {record['qid']} appears twice")
         seen.add(record["qid"])

@@ -7,6 +7,8 @@ from lavis.common.registry import registry
 from lavis_vila.datasets import AnnotationError, MCVideoQADataset
 from lavis_vila.prompts import mc_prompt, vlep_prompt
 from lavis_vila.datasets.synthetic import QUESTION_TYPES, generate
+from lavis_vila.datasets.how2qa_layout import How2QADataset
+from lavis_vila.datasets.mc_video_qa import NO_ANSWER
 from lavis_vila.datasets.vlep_layout import VLEPDataset
 from lavis_vila.processors import VideoDecodeError, VideoEvalProcessor
 
@@ -221,3 +223,37 @@ def test_an_empty_annotation_file_is_an_error_naming_it(tmp_path):
     path = write(tmp_path, [])
     with pytest.raises(AnnotationError, match=rf"^{path}: the annotation file holds no records"):
         MCVideoQADataset(None, None, str(tmp_path), [path])
+
+
+UNLABELLED = {k: v for k, v in RECORD.items() if k != "answer"}
+
+
+def test_an_unlabelled_record_loads_where_answers_are_not_needed_and_carries_no_answer(tmp_path, test_videos):
+    path = write(tmp_path, [{**UNLABELLED, "video": "flipping_a_pancake.mkv"}])
+    dataset = MCVideoQADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(test_videos), [path],
+                               needs_answer=False)
+    sample = dataset[0]
+    assert (sample["answer"], sample["qa_output"]) == (NO_ANSWER, "")
+    with pytest.raises(AnnotationError, match=r"record 0 \(qid TC_v1_0\): missing key\(s\) \['answer'\]"):
+        MCVideoQADataset(None, None, str(test_videos), [path])  # a training split needs its answers
+
+
+def test_a_file_mixing_labelled_and_unlabelled_records_names_one_of_each(tmp_path):
+    path = write(tmp_path, [RECORD, {**UNLABELLED, "qid": "TC_v1_1"}])
+    with pytest.raises(AnnotationError, match="record 1 has no answer but record 0 has one"):
+        MCVideoQADataset(None, None, str(tmp_path), [path], needs_answer=False)
+
+
+@pytest.mark.parametrize("start, end", [("NaN", 4.0), (2.0, float("nan"))])
+def test_a_window_with_one_nan_bound_is_an_error_not_the_whole_clip(tmp_path, start, end):
+    path = write(tmp_path, [{**RECORD, "start": start, "end": end}])
+    with pytest.raises(AnnotationError, match="is NaN but the other bound is not"):
+        MCVideoQADataset(None, None, str(tmp_path), [path])
+
+
+def test_a_missing_how2qa_video_names_the_file_looked_for_and_the_layout_expected(tmp_path):
+    path = write(tmp_path, [{**RECORD, "qid": "HOW2QA_30351", "video": "25848"}])
+    dataset = How2QADataset(VideoEvalProcessor(image_size=32, num_frames=4), None, str(tmp_path / "videos"), [path])
+    with pytest.raises(VideoDecodeError, match="how2_vid_mapping.json") as error:
+        dataset[0]
+    assert f"looked for {tmp_path / 'videos' / '25848.mp4'}" in str(error.value) and "[qid HOW2QA_30351]" in str(error.value)

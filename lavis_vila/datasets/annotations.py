@@ -3,14 +3,16 @@
 Each record::
 
     {"video": str, "qid": str, "question": str, "a0": str, ..., "a{n-1}": str,
-     "answer": int, "num_option": n, "start": seconds?, "end": seconds?, "release_id": any?}
+     "answer": int?, "num_option": n, "start": seconds?, "end": seconds?, "release_id": any?}
 
+``answer`` may be absent only in an unlabelled split (a test release whose answers are withheld:
+TVQA, VLEP, STAR, How2QA test); a file is labelled throughout or not at all. Training splits need it.
 ``release_id`` (How2QA, TVQA) is the release's own question id; result rows carry it (the qid
 otherwise) so they join the official scoring files.
 
 ``clip_window`` is the one reading of a window that every entry path shares (this check, the
 release conversion in ``datasets.releases``, the video decoder): start == end is one instant
-(How2QA's ``61.14-61.14``, TVQA's ``0-0``) and ``NaN`` means the whole clip. A bad record is an error naming the file and the record. Plain Python: ``datasets.releases`` uses
+(How2QA's ``61.14-61.14``, TVQA's ``0-0``) and a ``NaN`` window (both bounds) means the whole clip. A bad record is an error naming the file and the record. Plain Python: ``datasets.releases`` uses
 it without importing torch or LAVIS.
 """
 import json
@@ -31,9 +33,10 @@ def clip_window(start=None, end=None) -> Tuple[Optional[float], Optional[float]]
     """A record's clip [start, end] as seconds, ``None`` for an open end (the video's start or end).
 
     A zero-length window (start == end) is one instant: its frame is decoded T times, as the
-    official code effectively does. A ``NaN`` bound (the number, or the string SeViLA-format
-    TVQA files hold) means the whole clip: ``(None, None)``. A bound that is not a number or is
-    negative, or an end before the start, is a ``WindowError``.
+    official code effectively does. ``NaN`` for both bounds (the number, or the string SeViLA-format
+    TVQA files hold) means the whole clip: ``(None, None)``. One ``NaN`` bound beside a number
+    (``NaN-4``) is half a window, a ``WindowError``, as is a bound that is not a number or is
+    negative, or an end before the start.
     """
     given = {key: value for key, value in (("start", start), ("end", end)) if value is not None}
     bounds = {}
@@ -42,8 +45,12 @@ def clip_window(start=None, end=None) -> Tuple[Optional[float], Optional[float]]
             bounds[key] = float(value)
         except (TypeError, ValueError):
             raise WindowError(f"{key} must be a number of seconds, got {value!r}") from None
-    if any(math.isnan(seconds) for seconds in bounds.values()):
+    nan = [key for key, seconds in bounds.items() if math.isnan(seconds)]
+    if nan and len(nan) == len(bounds) == 2:
         return None, None
+    if nan:
+        raise WindowError(f"{nan[0]} is NaN but the other bound is not (start {start!r}, end {end!r}); only a "
+                          f"NaN start and end together mean the whole clip")
     for key, seconds in bounds.items():
         if seconds < 0:
             raise WindowError(f"{key} must not be negative, got {given[key]!r}")
@@ -52,14 +59,19 @@ def clip_window(start=None, end=None) -> Tuple[Optional[float], Optional[float]]
     return bounds.get("start"), bounds.get("end")
 
 
-def validate_record(record, path: str, index: int, needs_question: bool = True) -> dict:
-    """Check one record against the format above and return it."""
+def is_labelled(record: dict) -> bool:
+    return "answer" in record
+
+
+def validate_record(record, path: str, index: int, needs_question: bool = True, needs_answer: bool = True) -> dict:
+    """Check one record against the format above and return it; ``needs_answer=False`` lets an
+    unlabelled record (no ``answer``) through."""
     where = f"{path}: record {index}"
     if not isinstance(record, dict):
         raise AnnotationError(f"{where}: expected an object, got {type(record).__name__}")
     if "qid" in record:
         where += f" (qid {record['qid']})"
-    required = ["video", "qid", "answer", "num_option"] + (["question"] if needs_question else [])
+    required = ["video", "qid", "num_option"] + (["answer"] if needs_answer else []) + (["question"] if needs_question else [])
     missing = [key for key in required if key not in record]
     if missing:
         raise AnnotationError(f"{where}: missing key(s) {missing}")
@@ -69,7 +81,7 @@ def validate_record(record, path: str, index: int, needs_question: bool = True) 
     missing = [f"a{i}" for i in range(num_option) if f"a{i}" not in record]
     if missing:
         raise AnnotationError(f"{where}: num_option is {num_option} but option(s) {missing} are missing")
-    answer = record["answer"]
+    answer = record.get("answer", 0)
     if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < num_option:
         raise AnnotationError(f"{where}: answer must be an option index in 0..{num_option - 1}, got {answer!r}")
     try:
@@ -91,10 +103,22 @@ def read_json_list(path: str) -> list:
     return records
 
 
-def load_annotations(path: str, needs_question: bool = True) -> List[dict]:
+def check_labelled_throughout(records: List[dict], path: str) -> None:
+    """A split is labelled or not: records with and without ``answer`` in one file is an error."""
+    unlabelled = [i for i, record in enumerate(records) if not is_labelled(record)]
+    if unlabelled and len(unlabelled) < len(records):
+        labelled = next(i for i, record in enumerate(records) if is_labelled(record))
+        raise AnnotationError(f"{path}: record {unlabelled[0]} has no answer but record {labelled} has one "
+                              f"({len(unlabelled)} of {len(records)} unlabelled); a split is labelled throughout "
+                              f"or not at all")
+
+
+def load_annotations(path: str, needs_question: bool = True, needs_answer: bool = True) -> List[dict]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"annotation file not found: {path}")
     records = read_json_list(path)
     if not records:
         raise AnnotationError(f"{path}: the annotation file holds no records")
-    return [validate_record(r, path, i, needs_question) for i, r in enumerate(records)]
+    records = [validate_record(r, path, i, needs_question, needs_answer) for i, r in enumerate(records)]
+    check_labelled_throughout(records, path)
+    return records

@@ -1,4 +1,5 @@
-"""Dataset builders: ``nextqa``, ``star``, ``how2qa``, ``tvqa``, ``vlep`` and ``keyframe_qa``.
+"""Dataset builders: ``nextqa``, ``star``, ``how2qa``, ``tvqa``, ``vlep``, ``custom`` (your own data,
+``prepare custom``) and ``keyframe_qa``.
 
 Paths come from the dataset config: ``build_info.annotations.<split>.storage`` and
 ``build_info.videos.storage``, each absolute or relative to ``data_root`` (itself relative to
@@ -7,13 +8,15 @@ the current directory). Unlike LAVIS's builders, nothing is downloaded or copied
 
 Dataset config keys beyond LAVIS's: ``data_root``, ``prompt`` (``mc`` or ``vlep``),
 ``on_bad_video_train`` (``skip``), ``on_bad_video_eval`` (``fail``), ``video_ext`` (``.mp4``);
-VLEP's ``tvqa_videos``, the TVQA 3 fps folder its TV-show clips are read from (``vlep_layout``).
+VLEP's ``tvqa_videos``, the TVQA 3 fps folder its TV-show clips are read from (``vlep_layout``);
+How2QA's video names: ``how2qa_layout``.
 """
 import logging
 import os
 
 from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
 
+from lavis_vila.datasets.how2qa_layout import How2QADataset
 from lavis_vila.datasets.mc_video_qa import MCVideoQADataset, resolve_path
 from lavis_vila.datasets.synthetic import ensure_generated
 from lavis_vila.datasets.vlep_layout import VLEPDataset
@@ -31,6 +34,7 @@ class MCVideoQABuilder(BaseDatasetBuilder):
     train_dataset_cls = MCVideoQADataset
     eval_dataset_cls = MCVideoQADataset
     splits = None  # the splits to build (the task sets what the run uses); None: every split in build_info
+    labelled_splits = ()  # beyond train, the splits that must have answers (the task: validation while training)
 
     def build_datasets(self):
         return self.build()
@@ -79,6 +83,7 @@ class MCVideoQABuilder(BaseDatasetBuilder):
                 on_bad_video=self.config.get("on_bad_video_train" if is_train else "on_bad_video_eval",
                                              "skip" if is_train else "fail"),
                 video_ext=self.config.get("video_ext", ".mp4"),
+                needs_answer=is_train or split in self.labelled_splits,  # a test split may be unlabelled
                 **self.dataset_kwargs(root),
             )
             logging.info("%s %s: %d records from %s", name,
@@ -99,6 +104,8 @@ class STARBuilder(MCVideoQABuilder):
 @register_builder("how2qa")
 class How2QABuilder(MCVideoQABuilder):
     DATASET_CONFIG_DICT = dataset_config_paths("how2qa")
+    train_dataset_cls = How2QADataset
+    eval_dataset_cls = How2QADataset
 
 
 @register_builder("tvqa")
@@ -114,6 +121,13 @@ class VLEPBuilder(MCVideoQABuilder):
 
     def dataset_kwargs(self, root: str) -> dict:
         return {"tvqa_root": resolve_path(self.config.get("tvqa_videos", "../tvqa/videos"), root)}
+
+
+@register_builder("custom")
+class CustomBuilder(MCVideoQABuilder):
+    """Your own questions, converted by ``python -m lavis_vila.tools.prepare custom`` (docs/own_data.md)."""
+
+    DATASET_CONFIG_DICT = dataset_config_paths("custom")
 
 
 @register_builder("keyframe_qa")

@@ -4,7 +4,8 @@ The qid prefix before the first ``_`` is the question type (NExT-QA ``TC``, STAR
 ``Interaction``, ``HOW2QA``, ...). A bad record fails loading with the file and record named.
 A video that cannot be read is either skipped and counted (``on_bad_video: skip``, the training
 default) or stops the run with the file and qid named (``fail``, the evaluation default).
-Nothing is ever swapped in for it.
+Nothing is ever swapped in for it. A record of an unlabelled split (no ``answer``; allowed where
+``needs_answer`` is False) gives ``answer`` ``NO_ANSWER`` and an empty ``qa_output``.
 """
 import logging
 import os
@@ -19,6 +20,7 @@ from lavis_vila.tasks.metrics import question_type
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 BAD_VIDEO_POLICIES = ("skip", "fail")
+NO_ANSWER = -1  # a sample's answer in an unlabelled split; result rows write null
 SAMPLE_KEYS = ("video", "qa_input", "loc_input", "qa_output", "qid", "release_id", "question_type", "answer", "num_option")
 
 
@@ -32,6 +34,7 @@ class MCVideoQADataset(Dataset):
         prompt: str = "mc",
         on_bad_video: str = "fail",
         video_ext: str = ".mp4",
+        needs_answer: bool = True,
     ):
         if prompt not in PROMPTS:
             raise ValueError(f"unknown prompt style '{prompt}'; choose one of {sorted(PROMPTS)}")
@@ -44,7 +47,8 @@ class MCVideoQADataset(Dataset):
         self.localizer_prompt = SEVILA_LOCALIZER_PROMPTS[prompt]
         self.on_bad_video = on_bad_video
         self.video_ext = video_ext
-        self.annotation = [r for path in ann_paths for r in load_annotations(path, needs_question=prompt != "vlep")]
+        self.annotation = [r for path in ann_paths for r in load_annotations(path, needs_question=prompt != "vlep",
+                                                                                needs_answer=needs_answer)]
 
     def __len__(self):
         return len(self.annotation)
@@ -74,15 +78,16 @@ class MCVideoQADataset(Dataset):
             # Same keys as a good sample: LAVIS's ConcatDataset keeps only the keys all samples share.
             return {**dict.fromkeys(SAMPLE_KEYS), "skipped": message}
         qa_input, loc_input = self.prompts(record)
+        answer = record.get("answer", NO_ANSWER)
         return {
             "video": frames,  # (T, 3, H, W)
             "qa_input": qa_input,
             "loc_input": loc_input,  # read by sevila_baseline with localizer_prompt: sevila
-            "qa_output": answer_text(record["answer"]),
+            "qa_output": answer_text(answer) if answer != NO_ANSWER else "",
             "qid": str(record["qid"]),
             "release_id": str(record.get("release_id", record["qid"])),  # the release's own id, to join its scoring files
             "question_type": question_type(record["qid"]),
-            "answer": record["answer"],
+            "answer": answer,
             "num_option": record["num_option"],
             "skipped": None,
         }

@@ -33,6 +33,7 @@ from lavis.tasks.base_task import BaseTask
 from omegaconf import OmegaConf
 
 from lavis_vila.config_check import check_config, config_source
+from lavis_vila.datasets.mc_video_qa import NO_ANSWER
 from lavis_vila.registry import register_task
 from lavis_vila.tasks.global_batch import apply_global_batch
 from lavis_vila.tasks.metrics import accuracy_metrics
@@ -107,10 +108,12 @@ class VideoQAMultipleChoiceTask(BaseTask):
         run = cfg.run_cfg
         names = ("test_splits",) if run.get("evaluate", False) else ("train_splits", "valid_splits", "test_splits")
         splits = {split for key in names for split in (run.get(key) or [])}
+        labelled = () if run.get("evaluate", False) else tuple(run.get("valid_splits") or [])  # they pick the best epoch
         datasets = {}
         for name, dataset_cfg in cfg.datasets_cfg.items():
             builder = registry.get_builder_class(name)(dataset_cfg)
             builder.splits = splits
+            builder.labelled_splits = labelled
             datasets[name] = builder.build_datasets()
         return datasets
 
@@ -181,7 +184,8 @@ class VideoQAMultipleChoiceTask(BaseTask):
         output = model.predict_answers(samples)
         answers = samples["answer"].tolist() if torch.is_tensor(samples["answer"]) else list(samples["answer"])
         return [
-            {"qid": qid, "release_id": release_id, "prediction": int(pred), "answer": int(answer),
+            {"qid": qid, "release_id": release_id, "prediction": int(pred),
+             "answer": None if int(answer) == NO_ANSWER else int(answer),
              "question_type": qtype, "frame_idx": [int(i) for i in frames]}
             for qid, release_id, pred, answer, qtype, frames in zip(
                 samples["qid"], samples["release_id"], output["prediction"], answers, samples["question_type"],
@@ -246,6 +250,9 @@ class VideoQAMultipleChoiceTask(BaseTask):
             json.dump(metrics, f, indent=2)
         with open(os.path.join(output_dir, "evaluate.txt"), "a") as f:
             f.write(json.dumps({f"{split_name}_epoch{epoch}": metrics}) + "\n")
-        logging.info("%s epoch %s: accuracy %.2f over %d questions", split_name, epoch,
-                     metrics["accuracy"], metrics["total"])
+        if metrics["labelled"]:
+            logging.info("%s epoch %s: accuracy %.2f over %d labelled questions", split_name, epoch,
+                         metrics["accuracy"], metrics["labelled"])
+        else:
+            logging.info("%s epoch %s: %s", split_name, epoch, metrics["note"])
         return metrics
