@@ -27,7 +27,7 @@ TRAIN_CFG = REPO_ROOT / "projects" / "vila" / "train" / "keyframe_qa_tiny_vila.y
 EVAL_CFG = REPO_ROOT / "projects" / "vila" / "eval" / "keyframe_qa_tiny_vila_eval.yaml"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-DEADLINE_S = 300  # a whole launch, every node
+DEADLINE_S = 600  # a whole launch, every node (generous: the machine may be shared)
 GRACE_S = 30  # the other nodes' time to stop by themselves once one node has failed
 
 
