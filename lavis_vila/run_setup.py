@@ -40,7 +40,7 @@ def init_distributed(run_cfg) -> None:
                             rank=rank, timeout=datetime.timedelta(hours=2))
     run_cfg.distributed, run_cfg.gpu, run_cfg.rank, run_cfg.world_size = True, local_rank, rank, world_size
     setup_for_distributed(rank == 0)
-    logging.info("process group: rank %d of %d, backend %s", rank, world_size, backend)
+    logging.getLogger(__name__).info("process group: rank %d of %d, backend %s", rank, world_size, backend)
 
 
 def job_id() -> str:

@@ -10,10 +10,16 @@ every process, so one iteration holds per-GPU batch x GPUs samples: on 8 GPUs an
 4-GPU recipe's 500 iterations would cover twice its samples. ``run.warmup_samples`` states the
 official warm-up in samples (its iterations x its per-GPU batch x its GPUs); ``warmup_steps`` is
 then set to the iterations that cover as many samples on this run's GPUs (to the nearest one).
+
+The first process of every node logs the arithmetic with its node's place in the run, so each
+node's own output shows the global batch (LAVIS's logger shows INFO on the main process only).
 """
 import logging
 import math
-from typing import NamedTuple, Optional
+import os
+from typing import Mapping, NamedTuple, Optional
+
+logger = logging.getLogger(__name__)
 
 
 class BatchSplit(NamedTuple):
@@ -79,12 +85,40 @@ def apply_global_batch(run, world_size: int) -> BatchSplit:
         split = split_global_batch(int(recipe), world_size, per_gpu)
         run.batch_size_train, run.accum_grad_iters = split.per_gpu, split.accum_grad_iters
     apply_warmup(run, split)
-    warmup_steps = int(run.get("warmup_steps") or 0)
-    logging.info("global batch %d = %d process(es) x %d per process x %d accumulation step(s); warm-up %d "
-                 "iteration(s) = %d samples%s", split.global_batch, split.world_size, split.per_gpu,
-                 split.accum_grad_iters, warmup_steps, warmup_steps * split.samples_per_iteration,
-                 f" (run.warmup_samples {run.warmup_samples})" if run.get("warmup_samples") is not None else "")
-    if recipe is not None and split.global_batch != int(recipe):
-        logging.warning("run.global_batch_size %s cannot be reached exactly with %d process(es) and at most %d per "
-                        "process: training with a global batch of %d", recipe, world_size, per_gpu, split.global_batch)
+    log_global_batch(split, recipe, per_gpu, run.get("warmup_steps"), run.get("warmup_samples"))
     return split
+
+
+class NodeLayout(NamedTuple):
+    node_rank: int
+    nodes: int
+    local_rank: int
+    per_node: int
+
+
+def node_layout(world_size: int, environ: Mapping[str, str] = os.environ) -> NodeLayout:
+    """This process's node and place in it, from torchrun's variables (one node without them)."""
+    per_node = int(environ.get("LOCAL_WORLD_SIZE", world_size))
+    nodes = int(environ.get("GROUP_WORLD_SIZE", max(1, world_size // per_node)))
+    return NodeLayout(int(environ.get("GROUP_RANK", 0)), nodes, int(environ.get("LOCAL_RANK", 0)), per_node)
+
+
+def log_global_batch(split: BatchSplit, recipe, max_per_gpu: int, warmup_steps=None, warmup_samples=None,
+                     environ: Mapping[str, str] = os.environ) -> None:
+    """On each node's first process: the global batch, its factors, the warm-up it implies and the
+    node's place in the run; a warning when ``run.global_batch_size`` (``recipe``) cannot be reached exactly."""
+    layout = node_layout(split.world_size, environ)
+    if layout.local_rank != 0:
+        return
+    logger.setLevel(logging.INFO)  # also on nodes other than the main process's
+    warmup_steps = int(warmup_steps or 0)
+    logger.info("global batch %d = %d process(es) x %d per process x %d accumulation step(s); warm-up %d "
+                "iteration(s) = %d samples%s [node rank %d; %d node(s) x %d process(es) per node = world size %d]",
+                split.global_batch, split.world_size, split.per_gpu, split.accum_grad_iters,
+                warmup_steps, warmup_steps * split.samples_per_iteration,
+                f" (run.warmup_samples {warmup_samples})" if warmup_samples is not None else "",
+                layout.node_rank, layout.nodes, layout.per_node, split.world_size)
+    if recipe is not None and split.global_batch != int(recipe):
+        logger.warning("run.global_batch_size %s cannot be reached exactly with %d process(es) and at most %d per "
+                       "process: training with a global batch of %d", recipe, split.world_size, max_per_gpu,
+                       split.global_batch)

@@ -37,6 +37,7 @@ from lavis_vila.datasets.mc_video_qa import NO_ANSWER
 from lavis_vila.registry import register_task
 from lavis_vila.tasks.global_batch import apply_global_batch
 from lavis_vila.tasks.metrics import accuracy_metrics
+from lavis_vila.tasks.shared_folder import check_shared_folder
 
 
 def gumbel_temperature(iteration: int, iters_per_epoch: int, start: float = 1.0, end: float = 0.01,
@@ -221,7 +222,9 @@ class VideoQAMultipleChoiceTask(BaseTask):
         return {"checkpoint": os.path.abspath(path), "sha256": digest.hexdigest()}
 
     def after_evaluation(self, val_result, split_name, epoch, **kwargs):
-        """De-duplicate by qid across ranks; write results and metrics JSON on the main process."""
+        """De-duplicate by qid across ranks; write results and metrics JSON on the main process, after
+        every rank has shown that it sees the run's result folder (one folder across nodes)."""
+        check_shared_folder(registry.get_path("result_dir"), "the run's result folder")
         records = gather_objects(val_result)
         if not is_main_process():
             return None
