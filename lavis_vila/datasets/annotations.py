@@ -98,3 +98,20 @@ def load_annotations(path: str, needs_question: bool = True) -> List[dict]:
     if not records:
         raise AnnotationError(f"{path}: the annotation file holds no records")
     return [validate_record(r, path, i, needs_question) for i, r in enumerate(records)]
+
+
+def load_all_annotations(paths: List[str], needs_question: bool = True) -> List[dict]:
+    """The records of every file in ``paths``, in order; a qid met twice (in one file or two) is an
+    ``AnnotationError`` naming both places: results and metrics are keyed by qid, so one of the
+    two would be dropped from them without a word."""
+    records, first_seen = [], {}
+    for path in paths:
+        for index, record in enumerate(load_annotations(path, needs_question)):
+            qid = str(record["qid"])
+            if qid in first_seen:
+                first_path, first_index = first_seen[qid]
+                raise AnnotationError(f"{path}: record {index} has qid {qid}, as record {first_index} of {first_path} "
+                                      f"does; qids must be unique (results and metrics are keyed by them)")
+            first_seen[qid] = (path, index)
+            records.append(record)
+    return records
