@@ -6,7 +6,8 @@ from lists kept by hand:
 - model and processors: the constructor parameters of the registered class (its whole MRO),
   plus LAVIS's checkpoint keys;
 - datasets: the keys the builder class reads from its config (its source, LAVIS's base included)
-  and those of its default config;
+  and those of its default config, down into ``build_info`` (its ``annotations.<split>`` and
+  ``videos`` sections);
 - run: the keys the runner, the task, LAVIS's task and distributed set-up and our launcher read
   (a key that only another registered runner reads is a warning: the chosen runner ignores it).
 
@@ -201,10 +202,31 @@ def config_problems(config, source: str, warn: bool = False) -> list:
         defaults = OmegaConf.load(builder_cls.default_config_path()).datasets[name]
         known = keys_read(source_classes(builder_cls) + [BaseDatasetBuilder]) | set(defaults) | {"type"}
         problems += key_problems(dataset, known, f"{source}: datasets.{name}")
+        problems += build_info_problems(dataset.get("build_info"), builder_cls, defaults, f"{source}: datasets.{name}")
         for kind in ("vis_processor", "text_processor"):
             for split, section in (dataset.get(kind) or {}).items():
                 problems += processor_problems(section, f"{source}: datasets.{name}.{kind}.{split}", warn)
         problems += frame_count_problems(model, dataset, f"{source}: datasets.{name}")
+    return problems
+
+
+def build_info_problems(build_info, builder_cls, defaults, where: str) -> list:
+    """``build_info`` and its ``annotations.<split>`` and ``videos`` sections: the keys the builders
+    read (``build_info.<key>``, ``info.<key>`` per split, ``videos.<key>``) and the default config's."""
+    if not isinstance(build_info, (dict, DictConfig)):
+        return []
+    readers = source_classes(builder_cls) + [BaseDatasetBuilder]
+    default_info = defaults.get("build_info") or {}
+    where = f"{where}.build_info"
+    problems = key_problems(build_info, keys_read(readers, names=("build_info",)) | set(default_info), where)
+    split_keys = keys_read(readers, names=("info",))
+    for split, section in (build_info.get("annotations") or {}).items():
+        if isinstance(section, (dict, DictConfig)):
+            problems += key_problems(section, split_keys, f"{where}.annotations.{split}")
+    videos = build_info.get("videos")
+    if isinstance(videos, (dict, DictConfig)):
+        known = keys_read(readers, names=("videos",)) | set(default_info.get("videos") or {})
+        problems += key_problems(videos, known, f"{where}.videos")
     return problems
 
 

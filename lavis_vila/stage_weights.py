@@ -34,6 +34,7 @@ LOCALIZER_SLOTS = {"Qformer.": "Qformer_loc.", "query_tokens": "query_tokens_loc
                    "ln_vision.": "ln_vision_loc."}
 ANSWERER_PREFIXES = tuple(LOCALIZER_SLOTS)
 LOCALIZER_PREFIXES = tuple(LOCALIZER_SLOTS.values())
+STAGE2_PREFIXES = tuple(TEACHER_SLOTS.values()) + ("frame_prompter.", "distiller.")  # in vila, not vila_uniform
 REQUIRED_SLOTS = 3  # the first three of either side: Q-Former, queries, projection (ln_vision may be absent)
 
 
@@ -67,8 +68,17 @@ def stage1_part(state_dict: dict, prefixes: tuple, source: str) -> dict:
     return picked
 
 
+def refuse_stage2(state_dict: dict, source: str) -> None:
+    """A stage-2 ``vila`` checkpoint (teacher slots, Frame-Prompter, distiller) is not a stage-1 teacher."""
+    found = [prefix for prefix in STAGE2_PREFIXES if any(k.startswith(prefix) for k in state_dict)]
+    if found:
+        raise MergeError(f"{source} holds {', '.join(p.rstrip('.') + '*' for p in found)} weights: a stage-2 vila "
+                         f"checkpoint; the teacher must be a stage-1 vila_uniform checkpoint trained on the T frames")
+
+
 def merge(teacher: dict, student: dict, teacher_name: str = "teacher", student_name: str = "student") -> dict:
-    """Merged state dict; refuses teacher/student pairs whose architectures differ."""
+    """Merged state dict; refuses a stage-2 teacher and teacher/student pairs whose architectures differ."""
+    refuse_stage2(teacher, teacher_name)
     student_part = stage1_part(student, STUDENT_PREFIXES, student_name)
     teacher_part = stage1_part(teacher, tuple(TEACHER_SLOTS), teacher_name)
     only_teacher = sorted(set(teacher_part) - set(student_part))

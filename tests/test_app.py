@@ -7,7 +7,9 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Tuple
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -20,6 +22,8 @@ QUESTION = "what is being flipped?"
 OPTIONS = ["a pancake", "a coin", "a card"]
 CANDIDATES, CHOSEN = 16, 4  # vila tiny: T and K
 SCREENSHOT = REPO_ROOT / "output" / "app" / "screenshot.png"
+MAX_UPLOAD_MB = 1  # the shared app's --max-upload-mb: the pancake (436 kB) fits, 2 MB does not
+MEMORY_BOUND_MB = 500  # docs/app.md: refused requests and one at every limit grow the app's peak by less
 BROWSER_INSTALL = "apt-get install chromium chromium-driver (bash run_scripts/test.sh does it when run as root)"
 
 
@@ -47,27 +51,44 @@ def app_log(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("app") / "app.log"
 
 
-@pytest.fixture(scope="module")
-def app_url(test_videos, app_log):
-    """``python -m lavis_vila.tools.app`` (vila tiny) on a free local port, for every test here."""
-    log, work = app_log, app_log.parent
+def start_app(log: Path, uploads: Path, *arguments: str) -> Tuple[subprocess.Popen, str]:
+    """``python -m lavis_vila.tools.app`` (vila tiny) on a free local port, serving: the process and its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with open(log, "w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lavis_vila.tools.app", "--port", str(port)],
+            [sys.executable, "-m", "lavis_vila.tools.app", "--port", str(port), *arguments],
             stdout=log_file, stderr=subprocess.STDOUT,
-            env={**os.environ, "GRADIO_TEMP_DIR": str(work / "uploads"), "PYTHONUNBUFFERED": "1"})
+            env={**os.environ, "GRADIO_TEMP_DIR": str(uploads), "PYTHONUNBUFFERED": "1"})
     try:
         wait_until_serving(url, process, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    except BaseException:
+        stop(process)
+        raise
+    return process, url
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.terminate()
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+@pytest.fixture(scope="module")
+def app_process(test_videos, app_log):
+    """The app every test here shares, with ``--max-upload-mb 1``."""
+    process, url = start_app(app_log, app_log.parent / "uploads", "--max-upload-mb", str(MAX_UPLOAD_MB))
+    process.url = url
+    yield process
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def app_url(app_process):
+    return app_process.url
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +129,94 @@ def test_the_app_answers_bad_input_without_a_traceback_or_a_warning_in_its_log(c
     assert ask_api(client)["answer"] in OPTIONS
     served = app_log.read_text()
     assert "Running on local URL" in served and "Traceback" not in served and "Warning" not in served
+
+
+def peak_memory_mb(process: subprocess.Popen) -> float:
+    """The process's peak resident memory so far (VmHWM): growth in it cannot be missed between samples."""
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
+def test_oversized_questions_options_and_option_counts_are_refused_each_with_a_message_within_the_memory_bound(
+        client, app_process):
+    ask_api(client)  # the model's first answer allocates what every later one reuses
+    before = peak_memory_mb(app_process)
+    refusals = [
+        (dict(question="x" * 100_000), r"The question has 100,000 characters; at most 1,000"),
+        (dict(options=["y" * 20_000] * 2), r"Option 1 has 20,000 characters; at most 500\. Option 2 has 20,000"),
+        (dict(options=[str(i) for i in range(50)]), r"Give 2 to 5 options \(got 50\)"),
+        (dict(question="w" * 1_000, options=["o" * 500] * 5), r"a prompt of [\d,]+ tokens; at most 512"),
+    ]
+    for request, message in refusals:
+        with pytest.raises(AppError, match=message):
+            ask_api(client, **request)
+    assert ask_api(client, question="w" * 400, options=["o"] * 5)["answer"] == "o"  # within every limit
+    assert peak_memory_mb(app_process) - before < MEMORY_BOUND_MB
+    assert ask_api(client)["answer"] in OPTIONS
+
+
+def test_an_upload_over_max_upload_mb_is_refused_by_the_client_and_by_the_server_with_a_message(client, app_url, tmp_path):
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (2 * MAX_UPLOAD_MB * 2**20))
+    with pytest.raises(ValueError, match="exceeds the maximum file size of 1048576 bytes"):
+        ask_api(client, video=big)
+    with open(big, "rb") as upload:  # a client that does not check first
+        response = httpx.post(app_url + "gradio_api/upload", files={"files": upload}, timeout=60)
+    assert response.status_code == 413 and "exceeded maximum allowed size of 1048576 bytes" in response.text
+    assert ask_api(client)["answer"] in OPTIONS
+
+
+def test_a_request_body_over_the_limit_is_refused_with_413_before_it_is_read_whole(client):
+    with pytest.raises(httpx.HTTPStatusError, match="413"):
+        ask_api(client, question="x" * 2_000_000)
+    assert ask_api(client)["answer"] in OPTIONS
+
+
+def test_eight_concurrent_requests_are_all_answered_none_refused_or_left_waiting(client):
+    jobs = [client.submit(handle_file(str(PANCAKE)), QUESTION, OPTIONS, api_name="/answer") for _ in range(8)]
+    assert all(job.result(timeout=120)["answer"] in OPTIONS for job in jobs)
+
+
+def test_past_max_queue_waiting_requests_are_refused_queue_is_full_and_the_rest_answered(tmp_path, monkeypatch):
+    from gradio_client.utils import QueueError
+
+    from lavis_vila import inference
+    from lavis_vila.tools import app
+    from lavis_vila.tools.app_limits import RequestLimits
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    limits = RequestLimits(max_queue=1)
+    with app.own_upload_folder():
+        demo = app.build_app(inference.load("vila", "tiny"), "tiny", *app.example_clips(str(tmp_path / "examples")), limits)
+        port = free_port()
+        app.serve(demo, "127.0.0.1", port, limits, block=False)
+        try:
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            jobs = [client.submit(handle_file(str(PANCAKE)), QUESTION, OPTIONS, api_name="/answer") for _ in range(6)]
+            outcomes = []
+            for job in jobs:
+                try:
+                    outcomes.append(job.result(timeout=120)["answer"] in OPTIONS)
+                except QueueError as error:
+                    outcomes.append(str(error))
+        finally:
+            demo.close()
+    assert "Queue is full! Please try again." in outcomes and True in outcomes
+    assert set(outcomes) <= {True, "Queue is full! Please try again."}
+
+
+def test_the_app_removes_its_uploads_when_stopped_and_leaves_the_rest_of_gradio_temp_dir(tmp_path, test_videos):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "users_file.txt").write_text("not the app's")
+    process, url = start_app(tmp_path / "app.log", uploads)
+    try:
+        assert ask_api(Client(url, verbose=False))["answer"] in OPTIONS
+        assert any(path.name == PANCAKE.name for path in uploads.rglob("*"))
+    finally:
+        exit_code = stop(process)  # SIGTERM, as a service manager stops it
+    assert exit_code == 0
+    assert sorted(str(p.relative_to(uploads)) for p in uploads.rglob("*") if p.is_file()) == ["users_file.txt"]
 
 
 def test_the_app_exits_1_with_one_line_for_a_checkpoint_that_is_not_there(tmp_path, capsys):

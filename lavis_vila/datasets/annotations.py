@@ -122,3 +122,20 @@ def load_annotations(path: str, needs_question: bool = True, needs_answer: bool 
     records = [validate_record(r, path, i, needs_question, needs_answer) for i, r in enumerate(records)]
     check_labelled_throughout(records, path)
     return records
+
+
+def load_all_annotations(paths: List[str], needs_question: bool = True, needs_answer: bool = True) -> List[dict]:
+    """The records of every file in ``paths``, in order; a qid met twice (in one file or two) is an
+    ``AnnotationError`` naming both places: results and metrics are keyed by qid, so one of the
+    two would be dropped from them without a word."""
+    records, first_seen = [], {}
+    for path in paths:
+        for index, record in enumerate(load_annotations(path, needs_question, needs_answer)):
+            qid = str(record["qid"])
+            if qid in first_seen:
+                first_path, first_index = first_seen[qid]
+                raise AnnotationError(f"{path}: record {index} has qid {qid}, as record {first_index} of {first_path} "
+                                      f"does; qids must be unique (results and metrics are keyed by them)")
+            first_seen[qid] = (path, index)
+            records.append(record)
+    return records

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from torch.utils.data import Dataset, default_collate
 
-from lavis_vila.datasets.annotations import load_annotations
+from lavis_vila.datasets.annotations import load_all_annotations
 from lavis_vila.processors.video import VideoDecodeError
 from lavis_vila.prompts import PROMPTS, SEVILA_LOCALIZER_PROMPTS, answer_text
 from lavis_vila.tasks.metrics import question_type
@@ -47,8 +47,7 @@ class MCVideoQADataset(Dataset):
         self.localizer_prompt = SEVILA_LOCALIZER_PROMPTS[prompt]
         self.on_bad_video = on_bad_video
         self.video_ext = video_ext
-        self.annotation = [r for path in ann_paths for r in load_annotations(path, needs_question=prompt != "vlep",
-                                                                                needs_answer=needs_answer)]
+        self.annotation = load_all_annotations(ann_paths, needs_question=prompt != "vlep", needs_answer=needs_answer)
 
     def __len__(self):
         return len(self.annotation)

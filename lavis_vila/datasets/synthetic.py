@@ -35,11 +35,14 @@ Output, deterministic per seed::
     DIR/train.json, DIR/val.json   SeViLA-format annotations (+ "key_frames")
     DIR/videos/<split>_<n>.mp4     mp4 (MPEG-4 part 2) clips that decord reads
     DIR/meta.json                  the generator's arguments, written last
+    DIR/generating.json            only while files are moved in (or after a kill there): not complete
 """
 import json
+import logging
 import os
 import shutil
 import tempfile
+from inspect import signature
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -47,6 +50,8 @@ import cv2
 import numpy as np
 from filelock import FileLock
 from tqdm import tqdm
+
+from lavis_vila.atomic_files import write_json
 
 QUESTION_TYPES: Dict[str, dict] = {
     "Colour": {
@@ -173,24 +178,32 @@ class GeneratorError(ValueError):
     pass
 
 
+META, INCOMPLETE = "meta.json", "generating.json"  # INCOMPLETE: a generation under way, or one that was killed
+
+
 def generate(out_dir: str, seed: int = 0, num_train: int = 1200, num_val: int = 300, frames: int = 8,
              size: int = 32, event_frames: int = 2, fps: float = 8.0, shuffle_options: bool = False,
              events: int = 1, segments: int = 2, force: bool = False) -> str:
     """Write the benchmark to ``out_dir``: a new or empty folder, or one this generator wrote
-    (it holds ``meta.json``). With ``force`` any folder; only the files written here are replaced.
-    The files are built in a temporary sibling, then moved in.
+    (it holds ``meta.json``, or ``generating.json`` where a generation was killed). With ``force``
+    any folder; only the files written here are replaced.
 
+    The files are built in a temporary sibling, then moved in under ``generating.json``, which
+    goes only once ``meta.json`` is in place: a kill at any moment leaves a folder that no reader
+    trusts (``is_generated``) and that the next ``generate`` or ``ensure_generated`` writes again.
     ``events=2``: the two-event variant; both events lie in one of ``segments`` equal parts of
     the clip (the segments of a T -> K split with K = ``segments``)."""
     if not 1 <= event_frames < frames:
         raise ValueError(f"event_frames ({event_frames}) must be between 1 and frames - 1 ({frames - 1})")
+    if num_train < 0 or num_val < 0 or num_train + num_val == 0:
+        raise ValueError(f"num_train ({num_train}) and num_val ({num_val}) must be 0 or more, and not both 0")
     if events not in (1, 2):
         raise ValueError(f"events must be 1 or 2, got {events}")
     if events == 2 and (frames % segments or 2 * event_frames > frames // segments):
         raise ValueError(f"two events of {event_frames} frame(s) must fit in one of {segments} equal segments of "
                          f"{frames} frames")
     out_dir = os.path.abspath(out_dir)
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not is_generated(out_dir) and not force:
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not is_ours(out_dir) and not force:
         raise GeneratorError(
             f"{out_dir} holds files that keyframe_qa did not write (it has no meta.json); choose a new or empty "
             f"folder, or pass --force to overwrite only the files the generator writes")
@@ -204,36 +217,68 @@ def generate(out_dir: str, seed: int = 0, num_train: int = 1200, num_val: int = 
     for split, num in (("train", num_train), ("val", num_val)):
         records = make_split(tmp_dir, split, num, seed, frames, size, event_frames, fps, shuffle_options, events,
                              segments)
-        with open(os.path.join(tmp_dir, f"{split}.json"), "w") as f:
-            json.dump(records, f, indent=1)
-    with open(os.path.join(tmp_dir, "meta.json"), "w") as f:
-        json.dump(args, f, indent=2)
-    os.makedirs(os.path.join(out_dir, "videos"), exist_ok=True)
-    for name in sorted(os.listdir(os.path.join(tmp_dir, "videos"))):
-        os.replace(os.path.join(tmp_dir, "videos", name), os.path.join(out_dir, "videos", name))
-    for name in ("train.json", "val.json", "meta.json"):  # meta.json last: it marks a complete folder
-        os.replace(os.path.join(tmp_dir, name), os.path.join(out_dir, name))
-    shutil.rmtree(tmp_dir)
+        write_json(os.path.join(tmp_dir, f"{split}.json"), records, indent=1)
+    write_json(os.path.join(tmp_dir, META), args, indent=2)
+    move_in(tmp_dir, out_dir, args)
     return out_dir
 
 
+def move_in(tmp_dir: str, out_dir: str, args: dict) -> None:
+    """Move the generated files from ``tmp_dir`` into ``out_dir``, under ``INCOMPLETE`` until
+    ``meta.json`` is in place."""
+    os.makedirs(os.path.join(out_dir, "videos"), exist_ok=True)
+    write_json(os.path.join(out_dir, INCOMPLETE), args, indent=2)  # first: from here the folder is not trusted
+    if os.path.exists(os.path.join(out_dir, META)):
+        os.remove(os.path.join(out_dir, META))
+    for name in sorted(os.listdir(os.path.join(tmp_dir, "videos"))):
+        os.replace(os.path.join(tmp_dir, "videos", name), os.path.join(out_dir, "videos", name))
+    for name in ("train.json", "val.json", META):
+        os.replace(os.path.join(tmp_dir, name), os.path.join(out_dir, name))
+    os.remove(os.path.join(out_dir, INCOMPLETE))  # last: the folder is complete
+    shutil.rmtree(tmp_dir)
+
+
 def is_generated(out_dir: str) -> bool:
-    return os.path.isfile(os.path.join(out_dir, "meta.json"))
+    """A complete keyframe_qa folder: ``meta.json``, and no generation left unfinished."""
+    return os.path.isfile(os.path.join(out_dir, META)) and not os.path.exists(os.path.join(out_dir, INCOMPLETE))
+
+
+def is_ours(out_dir: str) -> bool:
+    """A folder this generator wrote, completely or not."""
+    return any(os.path.isfile(os.path.join(out_dir, name)) for name in (META, INCOMPLETE))
+
+
+def differing_options(out_dir: str, requested: dict) -> List[str]:
+    """The ``requested`` generator options that ``out_dir``'s ``meta.json`` records otherwise
+    (options it does not record are ``generate``'s defaults)."""
+    defaults = {name: p.default for name, p in signature(generate).parameters.items() if p.default is not p.empty}
+    recorded = {**defaults, **json.loads(Path(out_dir, META).read_text())}
+    return [f"{name}: {recorded.get(name)!r} in meta.json, {value!r} asked" for name, value in sorted(requested.items())
+            if recorded.get(name) != value]
 
 
 def ensure_generated(out_dir: str, **generator_args) -> str:
-    """Generate on first use, like torchvision's ``download=True``, into a new or empty folder only;
-    concurrent ranks wait on a lock."""
+    """Generate on first use, like torchvision's ``download=True``, into a new or empty folder only
+    (or one whose generation was killed: it is written again); concurrent ranks wait on a lock. A
+    generated folder is used as it is, unless it was generated with other ``generator_args`` than
+    those given: then a ``GeneratorError`` names them (nothing is regenerated over data in use)."""
     out_dir = os.path.abspath(out_dir)
-    if is_generated(out_dir):
-        return out_dir
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
+    if not is_generated(out_dir):
+        if os.path.isdir(out_dir) and os.listdir(out_dir) and not is_ours(out_dir):
+            raise GeneratorError(
+                f"keyframe_qa data_dir {out_dir} holds files but no meta.json, so it is not a generated keyframe_qa "
+                f"folder and nothing in it is touched; set datasets.keyframe_qa.data_dir to a new or empty folder "
+                f"(the benchmark is generated there) or to a generated one")
+        os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+        with FileLock(out_dir + ".lock"):
+            if not is_generated(out_dir):
+                if is_ours(out_dir):
+                    logging.warning("keyframe_qa data_dir %s: an earlier generation did not finish (%s is there); "
+                                    "generating it again", out_dir, INCOMPLETE)
+                generate(out_dir, **generator_args)
+    differing = differing_options(out_dir, generator_args)
+    if differing:
         raise GeneratorError(
-            f"keyframe_qa data_dir {out_dir} holds files but no meta.json, so it is not a generated keyframe_qa "
-            f"folder and nothing in it is touched; set datasets.keyframe_qa.data_dir to a new or empty folder "
-            f"(the benchmark is generated there) or to a generated one")
-    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
-    with FileLock(out_dir + ".lock"):
-        if not is_generated(out_dir):
-            generate(out_dir, **generator_args)
+            f"keyframe_qa data_dir {out_dir} was generated with other options than asked ({'; '.join(differing)}); "
+            f"set datasets.keyframe_qa.data_dir to a new folder for these options, or give the folder's own")
     return out_dir

@@ -5,8 +5,8 @@ import argparse
 def add_generator_arguments(parser: argparse.ArgumentParser, seed: bool = True) -> None:
     if seed:
         parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--num-train", type=int, default=1200)
-    parser.add_argument("--num-val", type=int, default=300)
+    parser.add_argument("--num-train", type=clip_count, default=1200, help="training clips (0: none, for evaluation only)")
+    parser.add_argument("--num-val", type=clip_count, default=300, help="validation clips")
     parser.add_argument("--frames", type=int, default=8, help="frames per clip (T)")
     parser.add_argument("--size", type=int, default=32, help="frame width and height in pixels")
     parser.add_argument("--event-frames", type=int, default=2, help="frames the answer is visible in")
@@ -15,6 +15,19 @@ def add_generator_arguments(parser: argparse.ArgumentParser, seed: bool = True) 
     parser.add_argument("--events", type=int, default=1, choices=(1, 2),
                         help="events per clip; 2: the two-event variant, both in one segment, one asked about")
     parser.add_argument("--segments", type=int, default=2, help="with --events 2: K, the segments of the T -> K split")
+
+
+def clip_count(text: str) -> int:
+    count = int(text)
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {count}")
+    return count
+
+
+def check_clip_counts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error (exit 2) for a benchmark with no clip at all."""
+    if args.num_train == 0 and args.num_val == 0:
+        parser.error("--num-train and --num-val are both 0: nothing to generate")
 
 
 def generator_kwargs(args: argparse.Namespace) -> dict:

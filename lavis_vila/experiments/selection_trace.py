@@ -17,6 +17,10 @@ from lavis_vila.models import build_model_from_checkpoint
 from lavis_vila.processors import VideoEvalProcessor
 
 
+class NoFrameChoice(ValueError):
+    """The run's model answers from every frame it gets: there is no choice to trace."""
+
+
 def validation_batch(data_dir: Path, num_frames: int, image_size: int) -> dict:
     dataset = MCVideoQADataset(VideoEvalProcessor(image_size=image_size, num_frames=num_frames), None,
                                str(data_dir / "videos"), [str(data_dir / "val.json")])
@@ -33,6 +37,10 @@ def trace(run_dir: Path, data_dir: Path) -> list:
     batch, rows = None, []
     for checkpoint in checkpoints:
         model = build_model_from_checkpoint(str(checkpoint)).eval()
+        if model.num_candidate_frames is None:
+            raise NoFrameChoice(f"{checkpoint} is a {type(model).__name__} checkpoint: that model selects no frames "
+                                f"(it answers from every frame it is given, uniformly sampled), so there is no frame "
+                                f"choice to trace; give a run of a model that selects (vila, vila_lora, sevila_baseline)")
         if batch is None:
             batch = validation_batch(data_dir, model.num_candidate_frames, model.visual_encoder.image_size)
         output = model.predict_answers(batch)

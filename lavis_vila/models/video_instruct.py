@@ -40,6 +40,28 @@ def check_batch(samples: dict) -> None:
             raise ValueError(f"samples['{key}'] has {len(value)} entries for {batch_size} videos")
 
 
+NORMALISED_PIXEL_BOUND = 10.0  # CLIP-normalised pixels lie in about [-1.8, 2.2]; 0-255 values do not
+
+
+def check_pixels(video: torch.Tensor, qids=None) -> None:
+    """``video`` (B, T, 3, H, W) holds normalised float pixels, as the video processors return:
+    not raw decoded uint8 or 0-255 values (their ``normalize`` skipped), no NaN or infinity."""
+    if not torch.is_floating_point(video):
+        raise ValueError(f"samples['video'] is {video.dtype}: give normalised float frames, as the video processors "
+                         f"return (VideoEvalProcessor.normalize on the decoded uint8 pixels)")
+    names = list(qids) if qids is not None else list(range(len(video)))
+    per_video = video.detach().flatten(1)  # (B, T*3*H*W)
+    not_finite = (~torch.isfinite(per_video)).any(1)
+    if not_finite.any():
+        bad = [names[i] for i in not_finite.nonzero().flatten().tolist()]
+        raise ValueError(f"samples['video'] holds NaN or infinite pixels (videos {bad} of the batch)")
+    largest = per_video.abs().amax(1)  # (B,)
+    if (largest > NORMALISED_PIXEL_BOUND).any():
+        bad = [names[i] for i in (largest > NORMALISED_PIXEL_BOUND).nonzero().flatten().tolist()]
+        raise ValueError(f"samples['video'] holds pixels up to {float(largest.max()):.0f} (videos {bad} of the batch): "
+                         f"not normalised; give frames as the video processors return them (normalize after decoding)")
+
+
 @dataclass
 class FrameChoice:
     """The frames a model's ``select_frames`` keeps: features (B, F, N, C), their indices (B, F),
@@ -232,5 +254,6 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
         ``frame_idx`` (per sample, the increasing indices of the frames the answer used).
         """
         check_batch(samples)
+        check_pixels(samples["video"], samples.get("qid"))
         answer = self.answer_scores(samples)
         return {"prediction": answer.scores.argmax(-1).tolist(), "frame_idx": answer.frame_idx.tolist()}

@@ -12,14 +12,20 @@ Scripts call the same model through Gradio's API:
     # {"answer": "a pancake", "option": 0, "frame_idx": [...], "timestamps": [...], "latency_ms": {...}, ...}
 
 One model serves every user: the page and the API share one Gradio queue that runs one request
-at a time, and the others wait their turn.
+at a time; the others wait their turn, up to ``--max-queue`` of them, and more are refused. Every
+request is bounded (``app_limits``): the upload's size, the options' count, the question's and
+options' characters and the prompt's tokens. Uploads go to a folder of this app's own, removed
+when it stops (Ctrl-C or SIGTERM).
 """
 import argparse
 import io
 import json
 import os
+import shutil
+import signal
 import tempfile
-from typing import Tuple
+from contextlib import contextmanager
+from typing import Iterator, Tuple
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the demo runs offline
 
@@ -34,6 +40,7 @@ from lavis_vila.prompts import answer_text  # noqa: E402
 from lavis_vila.frame_strip import draw_strip  # noqa: E402
 from lavis_vila import inference  # noqa: E402
 from lavis_vila.inference import STAGES, Answer, InputError, read_frames  # noqa: E402
+from lavis_vila.tools.app_limits import BodyLimit, RequestLimits, check_request  # noqa: E402
 
 MODEL_QUEUE = "model"  # the page's and the API's requests wait in one queue for the one model
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page works offline
@@ -73,13 +80,19 @@ def describe_model(checkpoint, model_type: str) -> str:
     return f"vila `{model_type}` with its configured weights"
 
 
-def build_app(model, model_description: str, examples: list, example_labels: list) -> gr.Blocks:
-    """The page and the ``/answer`` API, both answered by ``model`` (a ``vila``)."""
+def build_app(model, model_description: str, examples: list, example_labels: list,
+              limits: RequestLimits = RequestLimits()) -> gr.Blocks:
+    """The page and the ``/answer`` API, both answered by ``model`` (a ``vila``), each request
+    within ``limits``."""
     num_frames, num_segments = model.num_candidate_frames, model.num_selected_frames
+
+    def bounded_answer(video, question, options) -> Answer:
+        check_request(model.t5_tokenizer, question or "", inference.clean_options(options), limits)
+        return inference.answer(model, video, question, options)
 
     def answer_in_page(video, question, options_text):
         try:
-            result = inference.answer(model, video, question, (options_text or "").splitlines())
+            result = bounded_answer(video, question, (options_text or "").splitlines())
         except InputError as error:
             return gr.Markdown(f"**Error:** {error}", visible=True), "", None, None, ""
         frames = read_frames(video, result.frame_numbers)
@@ -95,7 +108,7 @@ def build_app(model, model_description: str, examples: list, example_labels: lis
         `frame_numbers` and `timestamps` in the video), each segment's selection `probabilities`
         and the stages' `latency_ms`."""
         try:
-            return inference.answer(model, FileData.model_validate(video).path, question, options).to_json()
+            return bounded_answer(FileData.model_validate(video).path, question, options or []).to_json()
         except InputError as error:
             raise gr.Error(str(error), print_exception=False) from None
 
@@ -107,8 +120,9 @@ def build_app(model, model_description: str, examples: list, example_labels: lis
         with gr.Row():
             with gr.Column(scale=2):
                 video = gr.Video(label="Video", sources=["upload"], height=240, elem_id="video")
-                question = gr.Textbox(label="Question", elem_id="question")
-                options = gr.Textbox(label="Options, one per line (2 to 5)", lines=5, elem_id="options")
+                question = gr.Textbox(label="Question", max_length=limits.max_question_chars, elem_id="question")
+                options = gr.Textbox(label="Options, one per line (2 to 5)", lines=5, elem_id="options",
+                                     max_length=limits.options_text_chars)
                 submit = gr.Button("Ask", variant="primary", elem_id="ask")
             with gr.Column(scale=3):
                 error = gr.Markdown(visible=False, elem_id="error")
@@ -135,14 +149,68 @@ def main(argv=None):
                         help="without --checkpoint: the vila model type (tiny: random weights, offline)")
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines")
     parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--max-upload-mb", type=positive_int, default=RequestLimits.max_upload_mb,
+                        help="the largest video upload, in MB; larger ones are refused")
+    parser.add_argument("--max-queue", type=positive_int, default=RequestLimits.max_queue,
+                        help="requests that may wait for the model; more are refused until the queue drains")
     args = parser.parse_args(argv)
+    limits = RequestLimits(max_upload_mb=args.max_upload_mb, max_queue=args.max_queue)
     try:
         model = inference.load("vila", args.model_type, args.checkpoint, config_key="--checkpoint")
     except (CheckpointError, FileNotFoundError) as error:
         parser.exit(1, f"app: {error}\n")
-    with tempfile.TemporaryDirectory(prefix="vila_app_examples_") as examples_dir:
-        app = build_app(model, describe_model(args.checkpoint, args.model_type), *example_clips(examples_dir))
-        app.queue().launch(server_name=args.host, server_port=args.port)
+    with own_upload_folder(), stop_on_sigterm(), tempfile.TemporaryDirectory(prefix="vila_app_examples_") as examples_dir:
+        app = build_app(model, describe_model(args.checkpoint, args.model_type), *example_clips(examples_dir), limits)
+        serve(app, args.host, args.port, limits)
+
+
+def serve(app: gr.Blocks, host: str, port: int, limits: RequestLimits, block: bool = True) -> None:
+    """Serve one request at a time, at most ``limits.max_queue`` waiting, bodies and uploads
+    bounded; until stopped, or with ``block=False`` in the background until ``app.close()``."""
+    from starlette.middleware import Middleware
+
+    app.queue(max_size=limits.max_queue, default_concurrency_limit=1).launch(
+        server_name=host, server_port=port, max_file_size=f"{limits.max_upload_mb}mb", prevent_thread_lock=not block,
+        app_kwargs={"middleware": [Middleware(BodyLimit, max_bytes=1024 * limits.max_body_kb)]})
+
+
+@contextmanager
+def own_upload_folder() -> Iterator[str]:
+    """A new folder for this app's uploads (Gradio's cache), inside ``GRADIO_TEMP_DIR`` when it is
+    set, removed with all it holds when the app stops; nothing else in ``GRADIO_TEMP_DIR`` is touched."""
+    parent = os.environ.get("GRADIO_TEMP_DIR")
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="vila_app_uploads_", dir=parent)
+    os.environ["GRADIO_TEMP_DIR"] = folder  # Gradio reads it when the app is built and launched
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if parent:
+            os.environ["GRADIO_TEMP_DIR"] = parent
+        else:
+            del os.environ["GRADIO_TEMP_DIR"]
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM stops the server as Ctrl-C does (Gradio closes it), so the uploads are removed."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 import argparse
 
 from lavis_vila.datasets.synthetic import GeneratorError, generate
-from lavis_vila.datasets.synthetic_options import add_generator_arguments, generator_kwargs
+from lavis_vila.datasets.synthetic_options import add_generator_arguments, check_clip_counts, generator_kwargs
 
 
 def main(argv=None):
@@ -17,6 +17,7 @@ def main(argv=None):
                         help="write into a folder holding other files too (only the generated files are replaced)")
     add_generator_arguments(parser)
     args = parser.parse_args(argv)
+    check_clip_counts(parser, args)
     try:
         out = generate(args.out, seed=args.seed, **generator_kwargs(args), force=args.force)
     except GeneratorError as error:

@@ -6,7 +6,7 @@
 import argparse
 from pathlib import Path
 
-from lavis_vila.experiments.selection_trace import markdown, trace
+from lavis_vila.experiments.selection_trace import NoFrameChoice, markdown, trace
 
 
 def main(argv=None):
@@ -14,7 +14,10 @@ def main(argv=None):
     parser.add_argument("--run-dir", required=True, type=Path, help="a training run's output folder")
     parser.add_argument("--data-dir", required=True, type=Path, help="the keyframe_qa folder it trained on")
     args = parser.parse_args(argv)
-    rows = trace(args.run_dir, args.data_dir)
+    try:
+        rows = trace(args.run_dir, args.data_dir)
+    except NoFrameChoice as error:
+        parser.exit(1, f"selection_trace: {error}\n")
     print(markdown(rows))
     return rows
 
