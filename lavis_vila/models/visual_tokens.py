@@ -30,10 +30,15 @@ class VisualTokens:
 
     def vit_features(self, x: torch.Tensor, start_block: int = 0, stop_block: Optional[int] = None) -> torch.Tensor:
         """ViT blocks [start, stop) on every frame, without gradient: pixels (B, T, 3, H, W) when
-        ``start_block`` is 0, else that block's input (B, T, N, C). Returns raw tokens (B, T, N, C)."""
+        ``start_block`` is 0, else that block's input (B, T, N, C). Returns raw tokens (B, T, N, C).
+
+        Only pixels are cast to the ViT's dtype: a block's input keeps its own, the residual dtype
+        of a full pass (fp32 with an fp16 ViT, whose fp32 class token and positions promote it),
+        so continuing from a block gives what the full pass gives."""
         batch_size, num_frames = x.shape[:2]
+        x = x.flatten(0, 1)  # (B*T, ...)
         with torch.no_grad(), autocast_to(x.device, self.vit_dtype), stage(VIT):
-            tokens = self.vit_blocks(x.flatten(0, 1).to(self.vit_dtype), start_block, stop_block)  # (B*T, N, C)
+            tokens = self.vit_blocks(x.to(self.vit_dtype) if start_block == 0 else x, start_block, stop_block)  # (B*T, N, C)
         return tokens.reshape(batch_size, num_frames, *tokens.shape[1:])
 
     def vision_features(self, tokens: torch.Tensor, norm: Optional[nn.LayerNorm] = None) -> torch.Tensor:
