@@ -42,7 +42,10 @@ class LLMScoring:
         return inputs_embeds, torch.cat([visual_mask, text.attention_mask], dim=1)
 
     def answer_loss(self, visual_tokens: torch.Tensor, qa_input, qa_output) -> torch.Tensor:
-        """Teacher-forced T5 cross-entropy of the target text ("Option X"), mean over tokens."""
+        """Teacher-forced T5 cross-entropy of the target text ("Option X"), mean over tokens.
+
+        T5 gets the decoder input that ``labels`` would make (the target shifted right), not the
+        labels themselves, so it computes no loss of its own; this one is computed once, in fp32."""
         target = self._t5_tokenize(qa_output, self.max_output_txt_len, visual_tokens.device)
         labels = target.input_ids.masked_fill(target.input_ids == self.t5_tokenizer.pad_token_id, -100)
         with autocast_to(visual_tokens.device, self.llm_compute_dtype):
@@ -50,8 +53,8 @@ class LLMScoring:
             output = self.t5_model(
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
+                decoder_input_ids=self.t5_model.prepare_decoder_input_ids_from_labels(labels=labels),
                 decoder_attention_mask=target.attention_mask,
-                labels=labels,
                 return_dict=True,
             )
         logits = output.logits.float()  # (B, L_out, V)
