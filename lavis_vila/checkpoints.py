@@ -8,7 +8,8 @@ those. Anything else is refused, naming the file and the config key; nothing fal
 unsafe load. ``.safetensors`` files (and saved-model folders holding ``model.safetensors``, see
 ``lavis_vila.saved_model``) hold tensors only by design and load as ``{"model": tensors}`` plus
 their metadata. ``load_into`` also refuses a checkpoint that does not cover the model it is
-loaded into.
+loaded into, and reads a checkpoint of the official ViLA code under its names
+(``lavis_vila.official_names``).
 """
 import json
 import logging
@@ -18,6 +19,8 @@ from urllib.parse import urlparse
 
 import torch
 from safetensors import SafetensorError, safe_open
+
+from lavis_vila import official_names
 
 SAFETENSORS_WEIGHTS = "model.safetensors"  # the weights file of a saved-model folder
 
@@ -125,6 +128,20 @@ def parameter_groups(names) -> str:
 OWN_SOURCES = ("visual_encoder.", "t5_model.")
 
 
+def load_state_dict_into(model, state_dict: dict, source: str, config_key: str = "checkpoint", assign: bool = False):
+    """``model.load_state_dict(state_dict, strict=False)``, with the official ViLA code's names
+    (``fs.*``, ``dist_fc_bn.*``) renamed to ours first, which the log says."""
+    official = official_names.official_prefixes_in(state_dict)
+    if official:
+        try:
+            state_dict = official_names.with_our_names(state_dict)
+        except ValueError as error:
+            raise CheckpointError(f"{config_key}: '{source}': {error}") from None
+        logging.info("%s: official ViLA names mapped to ours: %s", source,
+                     ", ".join(f"{prefix}* -> {official_names.OFFICIAL_TO_OURS[prefix]}*" for prefix in official))
+    return model.load_state_dict(state_dict, strict=False, assign=assign)
+
+
 def load_into(model, source: str, config_key: str = "checkpoint", partial: bool = False, model_fills: tuple = ()):
     """Load a checkpoint ({"model": state_dict} or a bare state dict) into ``model``.
 
@@ -137,7 +154,7 @@ def load_into(model, source: str, config_key: str = "checkpoint", partial: bool 
     ``model_fills`` may be absent too: the model fills them itself (``sevila_baseline``'s localizer).
     """
     checkpoint = load_checkpoint_file(source, config_key)
-    result = model.load_state_dict(state_dict_of(checkpoint, source, config_key), strict=False)
+    result = load_state_dict_into(model, state_dict_of(checkpoint, source, config_key), source, config_key)
     trainable = {name for name, param in model.named_parameters() if param.requires_grad}
     uncovered = sorted(name for name in trainable.intersection(result.missing_keys) if not name.startswith(model_fills))
     if uncovered and not (partial or checkpoint.get("partial")):

@@ -38,3 +38,38 @@ def test_the_loss_passes_gradients_to_the_decoder_the_student_and_a_teacher_that
     distiller(student, teacher).backward()
     assert student.grad.abs().sum() > 0 and distiller.decoder[0].weight.grad.abs().sum() > 0
     assert teacher.grad.abs().sum() > 0  # the model passes the teacher under no_grad; the loss itself is symmetric
+
+
+def vila_runner_optimizer(model, **run):
+    """``vila_runner``'s optimizer for ``model`` under the run keys ``run``."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from lavis_vila.runners.vila_runner import VilaRunner
+
+    config = SimpleNamespace(run_cfg=OmegaConf.create({"init_lr": 1e-4, "weight_decay": 0.05, **run}))
+    return VilaRunner.optimizer.fget(SimpleNamespace(_optimizer=None, model=model, config=config))
+
+
+def weight_decay_of(optimizer, param) -> float:
+    return next(group["weight_decay"] for group in optimizer.param_groups if any(p is param for p in group["params"]))
+
+
+@pytest.mark.parametrize("naming, decay", [({}, 0.0), ({"weight_decay_names": "ours"}, 0.05)])
+def test_the_distillers_linear_gets_no_weight_decay_as_the_official_dist_fc_bn(naming, decay):
+    from lavis_vila.models import build_model
+
+    model = build_model("vila", "tiny")
+    optimizer = vila_runner_optimizer(model, **naming)
+    assert weight_decay_of(optimizer, model.distiller.decoder[0].weight) == decay
+    assert weight_decay_of(optimizer, model.frame_prompter.pool.weight) == 0.05  # official fs.conv_pool decays
+    assert weight_decay_of(optimizer, model.t5_proj.weight) == 0.05
+    assert weight_decay_of(optimizer, model.distiller.decoder[0].bias) == 0.0
+
+
+def test_an_unknown_weight_decay_naming_is_an_error_naming_the_key():
+    from lavis_vila.runners.weight_decay import gets_weight_decay
+
+    with pytest.raises(ValueError, match="run.weight_decay_names must be one of official, ours, got 'mine'"):
+        gets_weight_decay("t5_proj.weight", torch.nn.Parameter(torch.zeros(2, 2)), "mine")

@@ -63,3 +63,16 @@ def test_training_with_an_early_layer_distils_from_every_frame_and_trains_the_pr
 def test_a_prompter_layer_outside_the_vit_is_an_error():
     with pytest.raises(ValueError, match="prompter_layer must be 1 to 1 for a 2-block ViT"):
         build_model("vila", "tiny", prompter_layer=2)
+
+
+@pytest.mark.parametrize("autocast_dtype", [None, torch.float16, torch.bfloat16], ids=["no_autocast", "fp16", "bf16"])
+def test_at_an_fp16_vit_the_chosen_frames_continued_from_block_l_equal_a_full_pass_on_them(autocast_dtype):
+    model = build_model("vila", "tiny", prompter_layer=LAYER, vit_precision="fp16").eval()
+    batch = tiny_batch(16)
+    with torch.autocast("cpu", dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+        _, choice = model.encode_and_select(batch, temperature=1.0)
+        chosen_pixels = torch.stack([batch["video"][b, choice.frame_idx[b]] for b in range(2)])  # (B, K, 3, H, W)
+        full, full_again = model.encode_frames(chosen_pixels), model.encode_frames(chosen_pixels)
+    tolerance = (full - full_again).abs().max()
+    assert choice.frames.dtype == full.dtype == torch.float32
+    assert (choice.frames - full).abs().max() <= tolerance

@@ -80,3 +80,15 @@ def test_merge_weights_carries_the_students_adapters(lora, tmp_path):
     assert adapters and all(torch.equal(merged[k], v) for k, v in adapters.items())
     result = build_model("vila_lora", "tiny").load_state_dict(merged, strict=False)
     assert not [k for k in result.missing_keys if ".lora_" in k] and not result.unexpected_keys
+
+
+@pytest.mark.parametrize("weights_fp32, weight_dtype", [(True, torch.float32), (False, torch.bfloat16)])
+def test_t5_weights_stay_fp32_as_the_official_lora_run_and_compute_in_bf16(weights_fp32, weight_dtype):
+    model = build_model("vila_lora", "tiny", llm_precision="bf16", llm_weights_fp32=weights_fp32).eval()
+    t5 = model.t5_model.base_model.model
+    assert {p.dtype for n, p in t5.named_parameters() if ".lora_" not in n} == {weight_dtype}
+    outputs = []
+    hook = t5.encoder.block[0].layer[1].DenseReluDense.wo.register_forward_hook(lambda m, a, out: outputs.append(out))
+    model.predict_answers(tiny_batch(16))
+    hook.remove()
+    assert outputs and outputs[0].dtype == torch.bfloat16  # T5's matmuls run in its bf16 autocast region

@@ -65,6 +65,61 @@ def test_evaluation_under_cpu_autocast_predicts_valid_options(half_model, autoca
     assert all(len(f) == 2 for f in output["frame_idx"])
 
 
+class EncoderDtypes:
+    """While open, records per T5 encoder call its input's dtype, the residual stream's after the
+    first block, and a matmul's (the first self-attention's query projection)."""
+
+    def __init__(self, t5_model):
+        self.encoder = t5_model.encoder
+        self.inputs, self.residual, self.matmul = [], [], []
+
+    def __enter__(self):
+        block = self.encoder.block[0]
+        self.hooks = [
+            self.encoder.register_forward_pre_hook(
+                lambda m, args, kwargs: self.inputs.append(kwargs["inputs_embeds"].dtype), with_kwargs=True),
+            block.register_forward_hook(lambda m, args, out: self.residual.append(out[0].dtype)),
+            block.layer[0].SelfAttention.q.register_forward_hook(lambda m, args, out: self.matmul.append(out.dtype)),
+        ]
+        return self
+
+    def __exit__(self, *exc):
+        for hook in self.hooks:
+            hook.remove()
+
+
+@pytest.mark.parametrize("autocast_dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+def test_the_t5_encoder_input_and_residual_are_fp32_with_bf16_matmuls_under_cpu_autocast(half_model, autocast_dtype):
+    arch, model = half_model
+    with EncoderDtypes(model.t5_model) as seen, torch.autocast("cpu", dtype=autocast_dtype):
+        loss_of(model.train(), arch, tiny_batch(FRAMES_IN[arch]))
+        model.eval().predict_answers(tiny_batch(FRAMES_IN[arch], num_option=3))
+    assert seen.inputs and set(seen.inputs) == {torch.float32}
+    assert set(seen.residual) == {torch.float32} and set(seen.matmul) == {torch.bfloat16}
+
+
+def test_llm_input_precision_bf16_runs_the_whole_encoder_in_bf16():
+    model = build_model("vila_uniform", "tiny", **HALF_BACKBONES, llm_input_precision="bf16").eval()
+    with EncoderDtypes(model.t5_model) as seen, torch.autocast("cpu", dtype=torch.float16):
+        model.predict_answers(tiny_batch(2))
+    assert set(seen.inputs) == set(seen.residual) == {torch.bfloat16}
+
+
+def test_an_unknown_llm_input_precision_is_an_error_naming_the_key():
+    with pytest.raises(ValueError, match="llm_input_precision must be one of fp32, fp16, bf16, got 'fp64'"):
+        build_model("vila_uniform", "tiny", llm_input_precision="fp64")
+
+
+def test_frame_prefixes_join_fp16_visual_tokens_in_fp32():
+    model = build_model("sevila_baseline", "sevila_tiny", **HALF_BACKBONES, num_candidate_frames=8,
+                        num_selected_frames=2)
+    tokens = torch.randn(2, 2 * 4, model.t5_model.config.d_model, dtype=torch.float16)  # (B, F*Q, D), 2 frames
+    with torch.autocast("cpu", dtype=torch.float16):
+        joined = model.prefix_frames(tokens, 2, "Frame {}: ")
+    assert joined.dtype == torch.float32
+    assert torch.equal(joined[:, -4:], tokens[:, -4:].float())  # the last frame's tokens, unchanged
+
+
 def test_distillation_loss_and_gumbel_choice_stay_fp32_under_fp16_autocast():
     model = build_model("vila", "tiny", **HALF_BACKBONES, **SELECTION).train()
     frames = model.encode_frames(tiny_batch(8)["video"])

@@ -6,6 +6,7 @@ import torch
 from lavis.common.registry import registry
 
 from lavis_vila.processors import VideoDecodeError, VideoEvalProcessor, VideoTrainProcessor, segment_frame_indices
+from lavis_vila.processors.video import DecodedVideo
 
 
 def test_eval_sampling_takes_the_middle_frame_of_each_equal_segment():
@@ -42,6 +43,44 @@ def test_train_sampling_takes_one_frame_inside_each_segment():
 
 def test_fewer_frames_than_requested_repeats_the_last_frame():
     assert segment_frame_indices(3, 8) == [0, 1, 2, 2, 2, 2, 2, 2]
+
+
+def three_fps_processor(processor_class, rounding: str, path: str, num_frames: int = 32):
+    """A processor whose video at ``path`` is 100 frames at 3 fps, frame i filled with the value i."""
+    processor = processor_class(image_size=2, num_frames=num_frames, frame_rounding=rounding, cache_videos=True)
+    frames = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 2, 2, 3)
+    processor.cached_videos[path] = DecodedVideo(frames, fps=3.0)
+    return processor
+
+
+def frames_per_segment(indices, num_segments: int = 4):
+    """The distinct frames each of the K segments of the T candidates holds."""
+    size = len(indices) // num_segments
+    return [sorted(set(indices[k * size:(k + 1) * size])) for k in range(num_segments)]
+
+
+def test_a_15_frame_window_t32_k4_gives_the_official_segments_36_39_39_43_43_46_47_50():
+    # 12-17 s of a 3 fps video: frames [36, 51); the official linspace(36, 51, 33) spreads the repeats.
+    processor = three_fps_processor(VideoEvalProcessor, "official", "vlep.mp4")
+    uint8_frames, indices = processor.decode("vlep.mp4", start=12.0, end=17.0)
+    assert frames_per_segment(indices) == [[36, 37, 38, 39], [39, 40, 41, 42, 43], [43, 44, 45, 46],
+                                           [47, 48, 49, 50]]
+    assert uint8_frames[:, 0, 0, 0].tolist() == indices  # the decoded frames are those frames
+
+
+def test_a_short_window_centred_takes_each_frame_once_and_repeats_the_last():
+    processor = three_fps_processor(VideoEvalProcessor, "centred", "vlep.mp4")
+    _, indices = processor.decode("vlep.mp4", start=12.0, end=17.0)
+    assert indices == list(range(36, 51)) + [50] * 17
+    assert frames_per_segment(indices) == [list(range(36, 44)), list(range(44, 51)), [50], [50]]
+
+
+def test_training_draws_from_the_official_segments_of_a_short_window():
+    processor = three_fps_processor(VideoTrainProcessor, "official", "vlep.mp4")
+    bounds = np.linspace(36, 51, 33).astype(int)  # the official segments [lo, hi), lo alone where lo == hi
+    for _ in range(5):
+        _, indices = processor.decode("vlep.mp4", start=12.0, end=17.0)
+        assert all(lo <= i <= max(lo, hi - 1) for i, lo, hi in zip(indices, bounds[:-1], bounds[1:]))
 
 
 def test_clip_window_restricts_sampling_to_start_end():

@@ -20,12 +20,9 @@ from lavis_vila.prompts import ANSWER_PREFIX, OPTION_LETTERS, answer_text
 
 class LLMScoring:
     """Mixin of ``VideoInstructModel``: reads its ``t5_model``, ``t5_tokenizer``, ``max_txt_len``,
-    ``max_output_txt_len``, ``truncate_eval_prompt`` and ``inference`` (how the next-token logits
-    are computed: ``lavis_vila.models.inference_styles``)."""
-
-    @property
-    def llm_dtype(self) -> torch.dtype:
-        return self.t5_model.shared.weight.dtype
+    ``max_output_txt_len``, ``truncate_eval_prompt``, ``llm_compute_dtype`` (T5's autocast
+    region), ``llm_input_dtype`` (its encoder input's) and ``inference`` (how the next-token
+    logits are computed: ``lavis_vila.models.inference_styles``)."""
 
     def _t5_tokenize(self, texts, max_length: Optional[int], device):
         """Left-truncated to ``max_length`` tokens; ``None``: not truncated."""
@@ -35,24 +32,29 @@ class LLMScoring:
         ).to(device)
 
     def _llm_encoder_inputs(self, visual_tokens: torch.Tensor, qa_input, max_length: Optional[int]):
-        """[visual tokens (B, M, D) ; T5-embedded instruction] -> inputs_embeds (B, M + L, D) and mask."""
+        """[visual tokens (B, M, D) ; T5-embedded instruction] -> inputs_embeds (B, M + L, D) in
+        ``llm_input_dtype``, and the mask. Both parts are cast first: CUDA's autocast would promote
+        fp16 tokens and bf16 embeddings to fp32, CPU's refuses to concatenate them."""
         text = self._t5_tokenize(qa_input, max_length, visual_tokens.device)
         text_embeds = self.t5_model.encoder.embed_tokens(text.input_ids)  # (B, L, D)
-        inputs_embeds = torch.cat([visual_tokens.to(self.llm_dtype), text_embeds], dim=1)
+        inputs_embeds = torch.cat([visual_tokens.to(self.llm_input_dtype), text_embeds.to(self.llm_input_dtype)], dim=1)
         visual_mask = torch.ones(visual_tokens.shape[:2], dtype=text.attention_mask.dtype, device=visual_tokens.device)
         return inputs_embeds, torch.cat([visual_mask, text.attention_mask], dim=1)
 
     def answer_loss(self, visual_tokens: torch.Tensor, qa_input, qa_output) -> torch.Tensor:
-        """Teacher-forced T5 cross-entropy of the target text ("Option X"), mean over tokens."""
+        """Teacher-forced T5 cross-entropy of the target text ("Option X"), mean over tokens.
+
+        T5 gets the decoder input that ``labels`` would make (the target shifted right), not the
+        labels themselves, so it computes no loss of its own; this one is computed once, in fp32."""
         target = self._t5_tokenize(qa_output, self.max_output_txt_len, visual_tokens.device)
         labels = target.input_ids.masked_fill(target.input_ids == self.t5_tokenizer.pad_token_id, -100)
-        with autocast_to(visual_tokens.device, self.llm_dtype):
+        with autocast_to(visual_tokens.device, self.llm_compute_dtype):
             inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, qa_input, self.max_txt_len)
             output = self.t5_model(
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
+                decoder_input_ids=self.t5_model.prepare_decoder_input_ids_from_labels(labels=labels),
                 decoder_attention_mask=target.attention_mask,
-                labels=labels,
                 return_dict=True,
             )
         logits = output.logits.float()  # (B, L_out, V)
@@ -83,7 +85,7 @@ class LLMScoring:
         """(B, V) float logits of the token after decoder prefix ``prefix_ids`` ([start, ...]),
         from [visual tokens ; text], as ``self.inference`` computes them."""
         device = visual_tokens.device
-        with autocast_to(device, self.llm_dtype), stage(LLM):
+        with autocast_to(device, self.llm_compute_dtype), stage(LLM):
             max_length = self.max_txt_len if self.truncate_eval_prompt else None
             inputs_embeds, attention_mask = self._llm_encoder_inputs(visual_tokens, text, max_length)
             return self.inference.next_token_logits(self.t5_model, inputs_embeds, attention_mask, prefix_ids.to(device))

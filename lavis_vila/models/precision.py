@@ -14,6 +14,13 @@ from torch import nn
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def dtype_named(key: str, name: str) -> torch.dtype:
+    """The dtype a precision key names (``fp32``, ``fp16``, ``bf16``); an error naming the key otherwise."""
+    if name not in DTYPES:
+        raise ValueError(f"{key} must be one of {', '.join(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
 def cast_matmul_weights(module: nn.Module, dtype: torch.dtype) -> None:
     """Cast the weights of every Linear and Conv to ``dtype``; norms and embeddings stay as they are.
 

@@ -23,7 +23,7 @@ from lavis_vila.models.configured import ConfiguredModel
 from lavis_vila.models.inference_styles import inference_style
 from lavis_vila.models.llm_scoring import LLMScoring
 from lavis_vila.models.prompters.base import FrameSelection
-from lavis_vila.models.precision import DTYPES, cast_matmul_weights
+from lavis_vila.models.precision import DTYPES, cast_matmul_weights, dtype_named
 from lavis_vila.models.visual_tokens import VisualTokens
 
 
@@ -104,6 +104,10 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
     Precision as in LAVIS: ``vit_precision: fp16`` casts the ViT's Linear and Conv weights and
     keeps its LayerNorms in fp32; ``llm_precision: bf16`` casts all of T5. Each backbone runs in
     an autocast region of its own precision, so the model trains under LAVIS's fp16 ``run.amp``.
+    ``llm_input_precision`` (default ``fp32``) is the dtype of T5's encoder input, [visual tokens ;
+    embedded text]: fp32 is what CUDA's autocast gives the official code (concatenating fp16
+    tokens with bf16 embeddings promotes to fp32), so the encoder's residual stream stays fp32
+    while its matmuls run in bf16; ``bf16`` runs the whole encoder in bf16.
 
     Parameter names follow LAVIS BLIP-2 / InstructBLIP (``visual_encoder``, ``ln_vision``,
     ``Qformer.bert.*``, ``query_tokens``, ``t5_proj``, ``t5_model``), so their released
@@ -140,6 +144,7 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
         t5_model: str = "google/flan-t5-xl",
         t5_tokenizer: str = None,
         llm_precision: str = "bf16",
+        llm_input_precision: str = "fp32",
         max_txt_len: int = 128,
         max_output_txt_len: int = 32,
         truncate_eval_prompt: bool = False,
@@ -190,6 +195,8 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
         )
         freeze(self.t5_model)
         self.t5_model.to(DTYPES[llm_precision])
+        self.llm_compute_dtype = DTYPES[llm_precision]  # T5's autocast region
+        self.llm_input_dtype = dtype_named("llm_input_precision", llm_input_precision)
         with backbones.device_context(empty):
             self.t5_proj = nn.Linear(self.Qformer.config.hidden_size, self.t5_model.config.d_model)
 

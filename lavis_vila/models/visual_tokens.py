@@ -17,7 +17,7 @@ from lavis_vila.models.stage_timing import QFORMER, VIT, stage
 class VisualTokens:
     """Mixin of ``VideoInstructModel``: reads its ``visual_encoder``, ``ln_vision``,
     ``qformer_tokenizer``, ``qformer_text_input``, ``max_txt_len``, ``t5_tokenizer``, ``t5_model``
-    (for frame prefixes) and ``inference`` (one Q-Former call or one per frame:
+    and ``llm_input_dtype`` (for frame prefixes) and ``inference`` (one Q-Former call or one per frame:
     ``lavis_vila.models.inference_styles``)."""
 
     @property
@@ -30,10 +30,15 @@ class VisualTokens:
 
     def vit_features(self, x: torch.Tensor, start_block: int = 0, stop_block: Optional[int] = None) -> torch.Tensor:
         """ViT blocks [start, stop) on every frame, without gradient: pixels (B, T, 3, H, W) when
-        ``start_block`` is 0, else that block's input (B, T, N, C). Returns raw tokens (B, T, N, C)."""
+        ``start_block`` is 0, else that block's input (B, T, N, C). Returns raw tokens (B, T, N, C).
+
+        Only pixels are cast to the ViT's dtype: a block's input keeps its own, the residual dtype
+        of a full pass (fp32 with an fp16 ViT, whose fp32 class token and positions promote it),
+        so continuing from a block gives what the full pass gives."""
         batch_size, num_frames = x.shape[:2]
+        x = x.flatten(0, 1)  # (B*T, ...)
         with torch.no_grad(), autocast_to(x.device, self.vit_dtype), stage(VIT):
-            tokens = self.vit_blocks(x.flatten(0, 1).to(self.vit_dtype), start_block, stop_block)  # (B*T, N, C)
+            tokens = self.vit_blocks(x.to(self.vit_dtype) if start_block == 0 else x, start_block, stop_block)  # (B*T, N, C)
         return tokens.reshape(batch_size, num_frames, *tokens.shape[1:])
 
     def vision_features(self, tokens: torch.Tensor, norm: Optional[nn.LayerNorm] = None) -> torch.Tensor:
@@ -78,12 +83,13 @@ class VisualTokens:
         return tokens if prefix is None else self.prefix_frames(tokens, frames.shape[1], prefix)
 
     def prefix_frames(self, tokens: torch.Tensor, num_frames: int, prefix: str) -> torch.Tensor:
-        """(B, F*Q, D) -> (B, F*(P+Q), D): the embedded ``prefix.format(f)`` before frame f's tokens."""
+        """(B, F*Q, D) -> (B, F*(P+Q), D): the embedded ``prefix.format(f)`` before frame f's tokens,
+        in T5's encoder input dtype (``llm_input_dtype``), which neither part is cast below."""
         chunks = []
         for frame, frame_tokens in enumerate(tokens.chunk(num_frames, dim=1), start=1):
             ids = self.t5_tokenizer(prefix.format(frame), add_special_tokens=False, return_tensors="pt").input_ids
-            words = self.t5_model.encoder.embed_tokens(ids.to(tokens.device)).to(tokens.dtype)  # (1, P, D)
-            chunks += [words.expand(tokens.shape[0], -1, -1), frame_tokens]
+            words = self.t5_model.encoder.embed_tokens(ids.to(tokens.device))  # (1, P, D)
+            chunks += [words.expand(tokens.shape[0], -1, -1).to(self.llm_input_dtype), frame_tokens.to(self.llm_input_dtype)]
         return torch.cat(chunks, dim=1)
 
     def _batched_frame_tokens(self, frames, instruction, qformer, query_tokens, proj) -> torch.Tensor:

@@ -6,10 +6,13 @@ and the release conversion read it: a zero-length one (start == end) gives the f
 T times, a ``NaN`` one the whole video. A window that is reversed, negative or starts past the
 video's end is an error.
 Training takes one random frame per segment (TSN-style), evaluation the middle frame. A video
-with fewer than T frames repeats its last frame. ``frame_rounding`` says how a window in seconds
-and a segment's middle become frame indices: ``official`` (the official code: clip end
-``int(end*fps)``, middle ``(lo+hi)//2`` of segment [lo, hi)) or ``centred`` (clip end
-``ceil(end*fps)``, middle ``(lo+hi-1)//2``, the centre of the frames lo..hi-1). Frames are decoded straight to
+with fewer than T frames repeats its last frame. ``frame_rounding`` says how a window in seconds,
+its segments and a segment's middle become frame indices (``FRAME_RULES``): ``official`` (the
+official code: clip end ``int(end*fps)``, middle ``(lo+hi)//2`` of segment [lo, hi), and a window
+of fewer than T frames still cut into T segments, ``linspace(start, end, T+1)``, so its repeated
+frames are spread evenly in time) or ``centred`` (clip end ``ceil(end*fps)``, middle
+``(lo+hi-1)//2``, the centre of the frames lo..hi-1, and a short window's frames taken once each,
+its last one repeated up to T). Frames are decoded straight to
 ``image_size``² (aspect ratio not kept, as in SeViLA/ViLA), then CLIP-normalised; training adds
 one random resized crop (scale 0.5-1.0) shared by all frames of the clip.
 
@@ -19,7 +22,8 @@ decoded at ``image_size``, and samples later epochs from there: for small datase
 synthetic ``keyframe_qa`` (the frames and the random draws are the same as without it).
 """
 import os
-from typing import List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -32,7 +36,25 @@ from lavis_vila.registry import register_processor
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-FRAME_ROUNDINGS = ("official", "centred")
+
+
+@dataclass(frozen=True)
+class FrameRule:
+    """How a clip window and its segments become frame indices (``frame_rounding``)."""
+
+    clip_end: Callable[[float], int]  # the window's end in frames, end*fps -> its last frame (excluded)
+    centre_shift: int  # the middle frame of segment [lo, hi) is (lo + hi - centre_shift) // 2
+    segments: Callable[[int, int, int], int]  # (T, frames in the window, frames in the video) -> segments cut
+
+
+FRAME_RULES = {
+    # The official load_video: n_frms = min(T, video length), linspace over the window whatever its length.
+    "official": FrameRule(clip_end=int, centre_shift=0,
+                          segments=lambda num_frames, window, video: min(num_frames, video)),
+    "centred": FrameRule(clip_end=lambda frames: int(np.ceil(frames)), centre_shift=1,
+                         segments=lambda num_frames, window, video: min(num_frames, window)),
+}
+FRAME_ROUNDINGS = tuple(FRAME_RULES)
 
 
 class VideoDecodeError(RuntimeError):
@@ -51,15 +73,17 @@ def segment_frame_indices(
     """One frame index per segment of [first, last): the middle one (``rounding``: ``official``
     ``(lo+hi)//2``, ``centred`` ``(lo+hi-1)//2``), or a random one.
 
-    With fewer available frames than ``num_frames`` every frame is taken once and the last
-    one is repeated up to ``num_frames``.
+    A video of fewer than ``num_frames`` frames has one segment per frame, its last frame repeated
+    up to ``num_frames``. A shorter window in a longer video: ``official`` still cuts it into
+    ``num_frames`` segments (frames repeat where they fall, spread evenly in time), ``centred``
+    takes each of its frames once and repeats the last.
     """
+    rule = FRAME_RULES[rounding]
     last = num_video_frames if last is None else last
     first, last = max(0, min(first, num_video_frames - 1)), max(1, min(last, num_video_frames))
     if last <= first:
         last = first + 1
-    available = last - first
-    segments = min(num_frames, available)
+    segments = rule.segments(num_frames, last - first, num_video_frames)
     bounds = np.linspace(first, last, segments + 1)
     starts, ends = bounds[:-1].astype(int), np.maximum(bounds[1:].astype(int), bounds[:-1].astype(int) + 1)
     if random:
@@ -67,8 +91,7 @@ def segment_frame_indices(
         rng = rng or np.random.default_rng(int(torch.randint(2**31, (1,))))
         indices = [int(rng.integers(s, e)) for s, e in zip(starts, ends)]
     else:
-        centre_shift = 0 if rounding == "official" else 1
-        indices = [int((s + e - centre_shift) // 2) for s, e in zip(starts, ends)]
+        indices = [int((s + e - rule.centre_shift) // 2) for s, e in zip(starts, ends)]
     return indices + [indices[-1]] * (num_frames - segments)
 
 
@@ -162,8 +185,7 @@ class VideoProcessor(BaseProcessor):
         if first >= num_video_frames:
             raise VideoDecodeError(f"{path}: the clip starts at {start:.2f} s, past the video's end "
                                    f"({num_video_frames / fps:.2f} s)")
-        round_end = int if self.frame_rounding == "official" else lambda t: int(np.ceil(t))
-        last = round_end(end * fps) if end is not None else num_video_frames
+        last = FRAME_RULES[self.frame_rounding].clip_end(end * fps) if end is not None else num_video_frames
         return first, max(first + 1, min(last, num_video_frames))  # a zero-length window: its one frame
 
     def augment(self, frames: torch.Tensor) -> torch.Tensor:

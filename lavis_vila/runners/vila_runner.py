@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file
 from lavis_vila.registry import register_runner
+from lavis_vila.runners.weight_decay import gets_weight_decay
 
 
 def barrier() -> None:
@@ -89,7 +90,8 @@ class VilaRunner(RunnerBase):
 
     @property
     def optimizer(self):
-        """LAVIS's AdamW (no decay on biases, norms and 1-d parameters), plus ``run.lr_scales``."""
+        """LAVIS's AdamW (no decay on biases, norms and 1-d parameters, read on the official code's
+        names: ``runners.weight_decay``), plus ``run.lr_scales``."""
         if self._optimizer is None:
             run = self.config.run_cfg
             scales = dict(run.get("lr_scales") or {})
@@ -98,7 +100,7 @@ class VilaRunner(RunnerBase):
                 if not param.requires_grad:
                     continue
                 name = name.removeprefix("module.")
-                no_decay = param.ndim < 2 or "bias" in name or "ln" in name or "bn" in name
+                no_decay = not gets_weight_decay(name, param, run.get("weight_decay_names", "official"))
                 scale = next((f for prefix, f in scales.items() if name.startswith(prefix)), 1.0)
                 group = groups.setdefault((no_decay, scale), {
                     "params": [], "weight_decay": 0.0 if no_decay else float(run.weight_decay), "lr_scale": float(scale)})
