@@ -19,12 +19,15 @@ from torch import nn
 from transformers import BatchEncoding
 
 from lavis_vila.models import backbones
+from lavis_vila.models.compiled import compile_mode
 from lavis_vila.models.configured import ConfiguredModel
+from lavis_vila.models.host_transfer import to_host
 from lavis_vila.models.inference_styles import inference_style
 from lavis_vila.models.llm_scoring import LLMScoring
 from lavis_vila.models.prompters.base import FrameSelection
 from lavis_vila.models.precision import DTYPES, cast_matmul_weights
 from lavis_vila.models.visual_tokens import VisualTokens
+from lavis_vila.prompts import OPTION_LETTERS
 
 
 def check_batch(samples: dict) -> None:
@@ -38,6 +41,11 @@ def check_batch(samples: dict) -> None:
             raise ValueError(f"samples['{key}'] must be a list with one entry per video, got the string {value[:60]!r}")
         if len(value) != batch_size:
             raise ValueError(f"samples['{key}'] has {len(value)} entries for {batch_size} videos")
+
+
+def check_num_option(num_option: list) -> None:
+    if not all(2 <= n <= len(OPTION_LETTERS) for n in num_option):
+        raise ValueError(f"num_option must be 2 to {len(OPTION_LETTERS)} for every sample, got {num_option}")
 
 
 @dataclass
@@ -97,6 +105,9 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
     ``llm_dropout_in_training`` (the frozen T5 stays in train mode, so its dropout is active in
     training) and ``truncate_eval_prompt`` (False: the T5 prompt is cut to ``max_txt_len`` tokens
     in training only, never at evaluation).
+
+    ``compile``: ``false`` (default), ``default`` or ``reduce-overhead`` compiles the inference
+    (``lavis_vila.models.compiled``).
     """
 
     num_candidate_frames: Optional[int] = None  # T, for models that select among the frames they get
@@ -125,10 +136,12 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
         official_style: bool = False,
         random_init_seed: int = 0,
         ln_vision_gain_std: float = 0.0,
+        compile=False,
         empty: bool = False,
     ):
         super().__init__()
         self.inference = inference_style(official_style)
+        self.inference_compile = compile_mode(compile)  # applied once the model is built (ConfiguredModel.from_config)
         self.max_txt_len = max_txt_len
         self.max_output_txt_len = max_output_txt_len
         self.truncate_eval_prompt = truncate_eval_prompt
@@ -229,8 +242,12 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
         """Contract: ``samples`` has ``video`` (B, T, 3, H, W), ``qa_input`` and ``num_option``.
 
         Returns ``prediction`` (option index per sample, never beyond its ``num_option``) and
-        ``frame_idx`` (per sample, the increasing indices of the frames the answer used).
+        ``frame_idx`` (per sample, the increasing indices of the frames the answer used). Both,
+        and ``num_option`` to check, leave the device together at the end: one host sync.
         """
         check_batch(samples)
         answer = self.answer_scores(samples)
-        return {"prediction": answer.scores.argmax(-1).tolist(), "frame_idx": answer.frame_idx.tolist()}
+        num_option = torch.as_tensor(samples["num_option"], device=answer.scores.device)
+        prediction, frame_idx, num_option = to_host(answer.scores.argmax(-1), answer.frame_idx, num_option)
+        check_num_option(num_option)
+        return {"prediction": prediction, "frame_idx": frame_idx}
