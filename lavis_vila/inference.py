@@ -20,6 +20,8 @@ import torch
 from lavis_vila import saved_model
 from lavis_vila.checkpoints import CheckpointError
 from lavis_vila.models.build import build_model, build_model_from_checkpoint
+from lavis_vila.models.compiled import compile_inference
+from lavis_vila.models.host_transfer import to_host
 from lavis_vila.models.stage_timing import LLM, PROMPTER, QFORMER, VIT, record_stages
 from lavis_vila.processors.video import VideoDecodeError, VideoEvalProcessor
 from lavis_vila.prompts import OPTION_LETTERS, mc_prompt
@@ -54,10 +56,11 @@ class Answer:
 
 
 def load(arch: str = "vila", model_type: str = "tiny", checkpoint: Optional[str] = None, device: str = "cpu",
-         config_key: str = "checkpoint"):
+         config_key: str = "checkpoint", compile=False):
     """A registered model in eval mode: ``model_type``'s own weights, or with ``checkpoint`` the model
     a training checkpoint records (with its weights) or a saved-model folder holds. A checkpoint of
-    another model than ``arch`` is refused; errors name ``checkpoint`` as ``config_key``."""
+    another model than ``arch`` is refused; errors name ``checkpoint`` as ``config_key``. ``compile``
+    (``false``, ``default``, ``reduce-overhead``): its inference compiled (``models.compiled``)."""
     from lavis.common.registry import registry
 
     if checkpoint is None:
@@ -68,7 +71,7 @@ def load(arch: str = "vila", model_type: str = "tiny", checkpoint: Optional[str]
         model = build_model_from_checkpoint(checkpoint, config_key)
         if type(model) is not registry.get_model_class(arch):
             raise CheckpointError(f"{config_key}: '{checkpoint}' holds a {type(model).__name__}, not a {arch} model")
-    return model.to(device).eval()
+    return compile_inference(model.to(device).eval(), compile)
 
 
 def clean_options(options: Sequence[str]) -> List[str]:
@@ -118,24 +121,26 @@ def answer(model, video: Optional[str], question: Optional[str], options: Sequen
     with record_stages() as seconds:
         scores = model.answer_scores({"video": frames[None].to(model.query_tokens.device),
                                       "qa_input": [mc_prompt(question, options)], "num_option": [len(options)]})
+        # the one host sync: the answer, the frames and the probabilities leave the device together
+        selection = () if scores.selection is None else (scores.selection.probabilities[0],)
+        option, frame_idx, *probabilities = to_host(scores.scores[0].argmax(-1), scores.frame_idx[0], *selection)
     total = time.perf_counter() - started
-    option = int(scores.scores.argmax(-1))
-    frame_idx = scores.frame_idx[0].tolist()
     frame_numbers = [indices[i] for i in frame_idx]
     return Answer(
         question=question, options=options, option=option, text=options[option], frame_idx=frame_idx,
         frame_numbers=frame_numbers, timestamps=[number / fps for number in frame_numbers],
-        probabilities=segment_probabilities(scores.selection, getattr(model, "num_selected_frames", None)),
+        probabilities=segment_probabilities(probabilities, getattr(model, "num_selected_frames", None)),
         latency_ms={**{name: 1e3 * seconds.get(name, 0.0) for name in STAGES}, "total": 1e3 * total},
         pixels=pixels,
     )
 
 
-def segment_probabilities(selection, num_segments: Optional[int]):
-    """(K, T/K) the prompter's selection probabilities within each segment; None without a prompter."""
-    if selection is None:
+def segment_probabilities(selection: list, num_segments: Optional[int]):
+    """(K, T/K) the prompter's selection probabilities (``selection``: [] without a prompter, else
+    [the T probabilities]) within each segment; None without a prompter."""
+    if not selection:
         return None
-    probabilities = selection.probabilities[0].tolist()  # (T,)
+    probabilities = selection[0]  # (T,)
     segment_len = len(probabilities) // num_segments
     return [probabilities[i : i + segment_len] for i in range(0, len(probabilities), segment_len)]
 

@@ -3,24 +3,28 @@ import os
 import subprocess
 
 import pytest
+import torch
 
 from conftest import PANCAKE, REPO_ROOT
 from lavis_vila.experiments.bench_report import Row, format_table, summary
 from lavis_vila.tools import bench, bench_data
 
 ROW_KEYS = {"model", "mode", "candidate_frames", "selected_frames", "batch_size", "device", "dtype", "flops",
-            "latency_ms_median", "latency_ms_min", "latency_ms_max", "peak_mem_mb"}
+            "latency_ms_median", "latency_ms_min", "latency_ms_max", "peak_mem_mb", "compile", "videos_per_s",
+            "aten_ops_per_video", "kernels_per_video", "graphs_per_video", "host_syncs_per_video"}
 VARIANTS = {("vila", "efficient", 8, 4), ("vila", "efficient", 32, 4), ("vila_uniform", "efficient", 4, 4),
             ("vila_uniform", "efficient", 32, 32), ("sevila_baseline", "efficient", 32, 4),
             ("vila", "official_style", 8, 4), ("component:vit", "efficient", 8, 8), ("component:llm", "efficient", 4, 4),
             ("vila", "prompter_layer 1", 8, 4), ("vila", "prompter_layer 1", 32, 4),  # the tiny ViT's 2 blocks: the middle
             ("component:prompter segment", "efficient", 32, 4), ("component:prompter free_form", "efficient", 32, 4),
             ("component:prompter question_aware", "efficient", 32, 4)}
+COMPILED = {("vila", "efficient", 8), ("vila", "prompter_layer 1", 8), ("sevila_baseline", "efficient", 32)}
 
 
 @pytest.mark.slow
 def test_bench_gpu_script_runs_tiny_on_cpu_and_writes_documented_json(tmp_path):
-    env = {**os.environ, "MODEL_TYPE": "tiny", "OUT": str(tmp_path), "REPEATS": "3"}
+    env = {**os.environ, "MODEL_TYPE": "tiny", "OUT": str(tmp_path), "REPEATS": "3", "COMPILED_BATCHES": "1",
+           "COMPILE_MODES": "default"}
     result = subprocess.run(["bash", "run_scripts/vila/bench_gpu.sh"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -33,6 +37,10 @@ def test_bench_gpu_script_runs_tiny_on_cpu_and_writes_documented_json(tmp_path):
              for r in json.loads((tmp_path / "flops_tiny.json").read_text())}
     assert flops["sevila_baselineefficient32"] > flops["vilaefficient32"] > flops["vilaefficient8"] > 0
     assert "RANDOM weights" in (tmp_path / "bench_tiny.md").read_text()
+    compiled = [r for r in json.loads((tmp_path / "compiled_tiny_cpu_batch1.json").read_text()) if r["compile"] != "eager"]
+    assert {(r["model"], r["mode"], r["candidate_frames"]) for r in compiled} == COMPILED
+    for row in compiled:
+        assert 0 < row["kernels_per_video"] and row["host_syncs_per_video"] == 1 and row["graphs_compiled_while_counting"] == 0
 
 
 def test_flops_on_meta_device_rank_sevila_above_vila(capsys):
@@ -42,6 +50,9 @@ def test_flops_on_meta_device_rank_sevila_above_vila(capsys):
     assert by[("vila", "official_style", 8)] is None  # generate is data-dependent
     assert by[("component:prompter question_aware", "efficient", 32)] > by[("component:prompter segment", "efficient", 32)] > 0
     assert "fewer FLOPs" in capsys.readouterr().out
+    ops = {(r.model, r.mode, r.candidate_frames): r.aten_ops_per_video for r in rows}
+    assert ops[("sevila_baseline", "efficient", 32)] > ops[("vila", "efficient", 8)] > 0
+    assert ops[("vila", "efficient", 32)] == ops[("vila", "efficient", 8)]  # ops do not grow with T
 
 
 def test_data_path_measures_processor_and_raw_decord_frames_per_second():
@@ -62,7 +73,41 @@ def test_summary_ratios_are_computed_from_the_rows():
     assert "  vila(8->4) / (ViT on 8 frames + LLM encoder pass and decoder step) = 1.250" in lines
     assert "  vila(8->4) official_style / efficient = 2.50" in lines
     table = format_table(rows)
-    assert "| vila | efficient | 8->4 | 10.0 (10.0-10.0) | 6.00x faster | - |" in table
+    assert "| vila | efficient | no | 8->4 | 10.0 (10.0-10.0) | 6.00x faster | - | - | - | - | - |" in table
+
+
+def test_summary_compares_each_compiled_row_with_its_eager_row():
+    def row(compile, ms, **counts):
+        return Row("vila", "efficient", 8, 2, 1, "cpu", "fp32", latency_ms_median=ms, latency_ms_min=ms,
+                   latency_ms_max=ms, compile=compile, **counts)
+
+    rows = [row("eager", 12.0, aten_ops_per_video=900.0, host_syncs_per_video=1.0),
+            row("default", 3.0, aten_ops_per_video=40.0, kernels_per_video=300.0, graphs_per_video=4.0,
+                host_syncs_per_video=1.0),
+            Row("sevila_baseline", "efficient", 32, 2, 1, "cpu", "fp32", latency_ms_median=60.0, latency_ms_min=60.0,
+                latency_ms_max=60.0),
+            Row("vila", "efficient", 32, 2, 1, "cpu", "fp32", latency_ms_median=30.0, latency_ms_min=30.0,
+                latency_ms_max=30.0),
+            Row("vila", "official_style", 8, 2, 1, "cpu", "fp32", latency_ms_median=30.0, latency_ms_min=30.0,
+                latency_ms_max=30.0),
+            Row("component:vit", "efficient", 8, 8, 1, "cpu", "fp32", latency_ms_median=6.0, latency_ms_min=6.0,
+                latency_ms_max=6.0),
+            Row("component:llm", "efficient", 2, 2, 1, "cpu", "fp32", latency_ms_median=2.0, latency_ms_min=2.0,
+                latency_ms_max=2.0)]
+    lines = summary(rows).splitlines()
+    assert "  vila(8->2) efficient eager / compiled default = 4.00" in lines
+    assert "  vila(8->2) efficient compiled default: 300 kernels a video in 4 graphs / 900 eager aten ops = 0.333" in lines
+    assert "| vila | efficient | default | 8->2 | 3.0 (3.0-3.0) | 20.00x faster | - | - | 40 | 300 | 1 |" in format_table(rows)
+
+
+def test_tiny_bench_with_compile_flag_parses_and_builds_the_compiled_twins():
+    from lavis_vila.experiments.bench import build_models
+    models = build_models("tiny", torch.device("cpu"), torch.float32, empty=False, selected=2,
+                          compile_modes=("default",))
+    assert models["vila_8@default"].compiled_mode == "default" and models["vila_8@default"].num_selected_frames == 2
+    assert getattr(models["vila_8"], "compiled_mode", None) is None  # the eager row stays eager
+    assert models["vila_8@default"].frame_prompter is not models["vila_8"].frame_prompter
+    assert models["vila_8@default"].frame_prompter.pool.weight is models["vila_8"].frame_prompter.pool.weight
 
 
 @pytest.mark.slow

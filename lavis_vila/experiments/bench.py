@@ -10,6 +10,13 @@ All models share one set of backbone weights, random ones (timing does not depen
 values). Variants run interleaved, after warm-up, and each row reports the median, min and max
 of the timed runs. dtype ``auto`` picks bf16 on a GPU that supports it or a CPU that reports
 AMX / AVX-512-BF16, else fp32.
+
+With ``compile_modes`` (``--compile``), each of ``COMPILED_ROWS`` is timed beside its eager row in
+each mode, as a compiled twin sharing its weights (``models.compiled``). After the timing, one
+counted run of each row gives what decides a GPU's speed besides FLOPs, per video: aten ops (in
+a compiled row, those outside its graphs), kernels (a compiled row's graphs' kernels plus those
+ops), graphs, and host syncs (``op_counts``). ``flops`` counts FLOPs and aten ops on the meta
+device instead, with no weights and no timing.
 """
 import copy
 import resource
@@ -24,8 +31,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lavis_vila.experiments.bench_report import Row
 from lavis_vila.experiments.machine import cpu_info
+from lavis_vila.experiments.op_counts import count_aten_ops, count_host_syncs
 from lavis_vila.models import build_model
 from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokenizer
+from lavis_vila.models.compiled import STATS, compiled_twin
+from lavis_vila.models.host_transfer import to_host
 from lavis_vila.models.precision import DTYPES
 from lavis_vila.models.prompters import PROMPTERS, build_prompter
 from lavis_vila.models.inference_styles import official_style
@@ -36,6 +46,8 @@ QUESTION = mc_prompt(
     ["to drink water.", "to give it to the girl.", "to wash it.", "to put it away.", "to throw it."],
 )
 SHARED_PARTS = ("visual_encoder", "ln_vision", "Qformer", "query_tokens", "t5_proj", "t5_model")
+# The rows timed compiled too, by model key: ViLA T->K, with the prompter on an early block, and SeViLA.
+COMPILED_ROWS = ("vila_8", "vila_8_early", "sevila_baseline")
 
 
 @dataclass
@@ -69,16 +81,18 @@ def materialize(module: nn.Module, device: torch.device, dtype: torch.dtype) -> 
     module.to(device=device, dtype=dtype)
 
 
-def build_models(model_type: str, device: torch.device, dtype: torch.dtype, empty: bool) -> dict:
-    """Every variant's model, sharing one backbone; on the meta device when ``empty``."""
+def build_models(model_type: str, device: torch.device, dtype: torch.dtype, empty: bool, selected: int = 4,
+                 compile_modes: tuple = ()) -> dict:
+    """Every variant's model, sharing one backbone; on the meta device when ``empty``. ``selected``:
+    K. Each of ``compile_modes`` adds a compiled twin of ``COMPILED_ROWS``, key ``<key>@<mode>``."""
     # Inference never runs the distillation teacher: sharing the student's Q-Former saves its memory.
-    no_teacher = dict(teacher_shares_student_qformer=True, num_selected_frames=4)
+    no_teacher = dict(teacher_shares_student_qformer=True, num_selected_frames=selected)
     models = {
         "vila_8": build_model("vila", model_type, empty=True, num_candidate_frames=8, **no_teacher),
         "vila_32": build_model("vila", model_type, empty=True, num_candidate_frames=32, **no_teacher),
         "vila_uniform": build_model("vila_uniform", model_type, empty=True),
         "sevila_baseline": build_model("sevila_baseline", model_type, empty=True,
-                                       num_candidate_frames=32, num_selected_frames=4),
+                                       num_candidate_frames=32, num_selected_frames=selected),
     }
     shared = models["vila_8"]
     if shared.t5_tokenizer is None or shared.qformer_tokenizer is None:
@@ -101,6 +115,10 @@ def build_models(model_type: str, device: torch.device, dtype: torch.dtype, empt
         for frames in (8, 32):
             models[f"vila_{frames}_layer{layer}"] = copy.copy(models[f"vila_{frames}"])
             models[f"vila_{frames}_layer{layer}"].prompter_layer = layer
+    models["vila_8_early"] = models[f"vila_8_layer{early_layers(shared)[0]}"]
+    for mode in compile_modes:
+        for key in COMPILED_ROWS:
+            models[f"{key}@{mode}"] = compiled_twin(models[key], mode)
     return models
 
 
@@ -111,32 +129,43 @@ def early_layers(model) -> list:
     return [layer for layer in (6, 12) if layer < depth] or [depth // 2]
 
 
-def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.dtype, dtype_name: str) -> list:
+def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.dtype, dtype_name: str,
+             compile_modes: tuple = ()) -> list:
     shared = models["vila_8"]
     size = shared.visual_encoder.image_size
+    k = shared.num_selected_frames
     video = torch.randn(batch_size, 32, 3, size, size, device=device, dtype=dtype)
     text = {"qa_input": [QUESTION] * batch_size, "num_option": [5] * batch_size}
     tokens_per_frame = shared.query_tokens.shape[1]
-    visual_tokens = torch.randn(batch_size, 4 * tokens_per_frame, shared.t5_model.config.d_model,
+    visual_tokens = torch.randn(batch_size, k * tokens_per_frame, shared.t5_model.config.d_model,
                                 device=device, dtype=dtype)
 
-    def row(model, mode, t, k):
-        return Row(model, mode, t, k, batch_size, str(device), dtype_name)
+    def row(model, mode, t, k, compile="eager"):
+        return Row(model, mode, t, k, batch_size, str(device), dtype_name, compile=compile)
 
     def answer(model, frames):
-        return lambda: model.answer_scores({"video": video[:, :frames], **text})
+        """The answer and the frames, read back once (not on the meta device, which holds no values)."""
+        def run():
+            scores = model.answer_scores({"video": video[:, :frames], **text})
+            return scores if device.type == "meta" else to_host(scores.scores.argmax(-1), scores.frame_idx)
+        return run
 
+    early = early_layers(shared)[0]
+    compiled = {"vila_8": ("vila", "efficient", 8, k), "vila_8_early": ("vila", f"prompter_layer {early}", 8, k),
+                "sevila_baseline": ("sevila_baseline", "efficient", 32, k)}
     return [
-        Variant(row("vila", "efficient", 8, 4), answer(models["vila_8"], 8)),
-        Variant(row("vila", "efficient", 32, 4), answer(models["vila_32"], 32)),
-        Variant(row("vila_uniform", "efficient", 4, 4), answer(models["vila_uniform"], 4)),
+        Variant(row("vila", "efficient", 8, k), answer(models["vila_8"], 8)),
+        Variant(row("vila", "efficient", 32, k), answer(models["vila_32"], 32)),
+        Variant(row("vila_uniform", "efficient", k, k), answer(models["vila_uniform"], k)),
         Variant(row("vila_uniform", "efficient", 32, 32), answer(models["vila_uniform"], 32)),
-        Variant(row("sevila_baseline", "efficient", 32, 4), answer(models["sevila_baseline"], 32)),
-        Variant(row("vila", "official_style", 8, 4), answer(models["vila_8_official"], 8)),
-        *[Variant(row("vila", f"prompter_layer {layer}", frames, 4), answer(models[f"vila_{frames}_layer{layer}"], frames))
+        Variant(row("sevila_baseline", "efficient", 32, k), answer(models["sevila_baseline"], 32)),
+        Variant(row("vila", "official_style", 8, k), answer(models["vila_8_official"], 8)),
+        *[Variant(row("vila", f"prompter_layer {layer}", frames, k), answer(models[f"vila_{frames}_layer{layer}"], frames))
           for layer in early_layers(shared) for frames in (8, 32)],
+        *[Variant(row(*compiled[key], compile=mode), answer(models[f"{key}@{mode}"], compiled[key][2]))
+          for mode in compile_modes for key in COMPILED_ROWS],
         Variant(row("component:vit", "efficient", 8, 8), lambda: shared.encode_frames(video[:, :8])),
-        Variant(row("component:llm", "efficient", 4, 4),
+        Variant(row("component:llm", "efficient", k, k),
                 lambda: shared.option_scores(visual_tokens, text["qa_input"], text["num_option"])),
         *[Variant(row(f"component:prompter {name}", "efficient", 32, 4), run_prompter(prompter, shared, batch_size))
           for name, prompter in prompters(shared, device, dtype).items()],
@@ -189,6 +218,7 @@ def time_variants(variant_list: list, repeats: int, warmup: int, device: torch.d
         variant.row.latency_ms_median = statistics.median(samples)
         variant.row.latency_ms_min, variant.row.latency_ms_max = min(samples), max(samples)
         variant.row.peak_mem_mb = peaks[id(variant)]
+        variant.row.videos_per_s = variant.row.batch_size * 1e3 / variant.row.latency_ms_median
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -196,6 +226,24 @@ def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def count_launch_costs(variant_list: list) -> None:
+    """One counted run of each variant: aten ops outside compiled graphs, the graphs' kernels and
+    calls, and host syncs, each per video."""
+    for variant in variant_list:
+        per_video = 1 / variant.row.batch_size
+        launches, calls, compiled = STATS.kernel_launches, STATS.graph_calls, STATS.graphs_compiled
+        with count_host_syncs() as syncs, torch.inference_mode():
+            variant.run()
+        with torch.inference_mode():
+            ops = count_aten_ops(variant.run)
+        variant.row.aten_ops_per_video = ops * per_video
+        variant.row.host_syncs_per_video = sum(syncs.values()) * per_video
+        if variant.row.compile != "eager":
+            variant.row.graphs_per_video = (STATS.graph_calls - calls) * per_video
+            variant.row.kernels_per_video = (STATS.kernel_launches - launches) * per_video + variant.row.aten_ops_per_video
+            variant.row.graphs_compiled_while_counting = STATS.graphs_compiled - compiled
 
 
 def count_flops(variant_list: list) -> None:
@@ -207,21 +255,27 @@ def count_flops(variant_list: list) -> None:
         with FlopCounterMode(display=False) as counter, torch.inference_mode():
             variant.run()
         variant.row.flops = float(counter.get_total_flops())
+        with torch.inference_mode():
+            variant.row.aten_ops_per_video = count_aten_ops(variant.run) / variant.row.batch_size
 
 
 def run(model_type: str, device_name: str, dtype_name: str, batch_size: int = 1, repeats: int = 3, warmup: int = 1,
-        flops: bool = False) -> list:
-    """Every variant's ``Row``: timed on ``device_name`` (``dtype_name`` ``auto``: see above), or with
-    ``flops`` its FLOPs counted on the meta device in fp32, with no weights and no timing."""
+        flops: bool = False, selected: int = 4, compile_modes: tuple = ()) -> list:
+    """Every variant's ``Row``: timed on ``device_name`` (``dtype_name`` ``auto``: see above) and
+    counted, or with ``flops`` its FLOPs and aten ops counted on the meta device in fp32, with no
+    weights and no timing (and no compiled rows: nothing compiles for the meta device)."""
     device = torch.device("meta" if flops else device_name)
     dtype_name = "fp32" if flops else (auto_dtype(device) if dtype_name == "auto" else dtype_name)
     dtype = DTYPES[dtype_name]
+    compile_modes = () if flops else tuple(compile_modes)
     print(f"model type {model_type}, {'meta device (FLOPs only)' if flops else device}, {dtype_name}, "
-          f"batch {batch_size}; RANDOM weights (timing does not depend on their values)", flush=True)
-    models = build_models(model_type, device, dtype, empty=flops)
-    variant_list = variants(models, batch_size, device, dtype, dtype_name)
+          f"batch {batch_size}, compiled: {', '.join(compile_modes) or 'no'}; RANDOM weights (timing does not "
+          f"depend on their values)", flush=True)
+    models = build_models(model_type, device, dtype, empty=flops, selected=selected, compile_modes=compile_modes)
+    variant_list = variants(models, batch_size, device, dtype, dtype_name, compile_modes)
     if flops:
         count_flops(variant_list)
     else:
         time_variants(variant_list, repeats, warmup, device)
+        count_launch_costs(variant_list)
     return [v.row for v in variant_list]

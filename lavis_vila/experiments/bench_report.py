@@ -20,12 +20,24 @@ class Row:
     latency_ms_max: Optional[float] = None
     peak_mem_mb: Optional[float] = None
     weights: str = "random"
+    compile: str = "eager"  # or the torch.compile mode of a compiled row
+    videos_per_s: Optional[float] = None
+    aten_ops_per_video: Optional[float] = None  # compiled rows: the ops outside the compiled graphs
+    kernels_per_video: Optional[float] = None  # compiled rows: the graphs' kernels plus those ops
+    graphs_per_video: Optional[float] = None
+    host_syncs_per_video: Optional[float] = None
+    graphs_compiled_while_counting: Optional[int] = None  # 0 once warm: no recompilation per call
+
+
+def count(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def format_table(rows: list) -> str:
-    baseline = next((r for r in rows if r.model == "sevila_baseline"), None)
-    lines = ["| model | mode | frames | latency ms (median, min-max) | vs sevila_baseline | GFLOPs |",
-             "|---|---|---|---|---|---|"]
+    baseline = next((r for r in rows if r.model == "sevila_baseline" and r.compile == "eager"), None)
+    lines = ["| model | mode | compiled | frames | latency ms (median, min-max) | vs sevila_baseline | videos/s | GFLOPs "
+             "| aten ops/video | kernels/video | host syncs/video |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         latency = (f"{r.latency_ms_median:.1f} ({r.latency_ms_min:.1f}-{r.latency_ms_max:.1f})"
                    if r.latency_ms_median is not None else "-")
@@ -37,17 +49,39 @@ def format_table(rows: list) -> str:
             speedup = "-"
         flops = "-" if not r.flops else f"{r.flops / 1e9:.1f}" if r.flops >= 1e8 else f"{r.flops / 1e9:.2g}"
         frames = f"{r.candidate_frames}->{r.selected_frames}" if r.candidate_frames != r.selected_frames else str(r.candidate_frames)
-        lines.append(f"| {r.model} | {r.mode} | {frames} | {latency} | {speedup} | {flops} |")
+        videos = "-" if r.videos_per_s is None else f"{r.videos_per_s:.3g}"
+        lines.append(f"| {r.model} | {r.mode} | {'no' if r.compile == 'eager' else r.compile} | {frames} | {latency} "
+                     f"| {speedup} | {videos} | {flops} | {count(r.aten_ops_per_video)} | {count(r.kernels_per_video)} "
+                     f"| {count(r.host_syncs_per_video)} |")
     return "\n".join(lines)
+
+
+def compiled_summary(rows: list, metric: str) -> list:
+    """Per compiled row: eager / compiled latency, and its kernels a video against the eager row's aten ops."""
+    lines = []
+    for r in rows:
+        if r.compile == "eager":
+            continue
+        eager = next(e for e in rows if (e.model, e.mode, e.candidate_frames, e.compile) ==
+                     (r.model, r.mode, r.candidate_frames, "eager"))
+        name = f"{r.model}({r.candidate_frames}->{r.selected_frames}) {r.mode}"
+        if metric == "latency_ms_median":
+            lines.append(f"  {name} eager / compiled {r.compile} = {eager.latency_ms_median / r.latency_ms_median:.2f}")
+        if r.kernels_per_video is not None and eager.aten_ops_per_video:
+            lines.append(f"  {name} compiled {r.compile}: {r.kernels_per_video:.0f} kernels a video in "
+                         f"{r.graphs_per_video:.3g} graphs / {eager.aten_ops_per_video:.0f} eager aten ops = "
+                         f"{r.kernels_per_video / eager.aten_ops_per_video:.3f}")
+    return lines
 
 
 def summary(rows: list) -> str:
     """The acceptance ratios: speed-ups, distance from the unavoidable cost, official-style cost."""
-    find = lambda model, mode, t: next(r for r in rows if (r.model, r.mode, r.candidate_frames) == (model, mode, t))  # noqa: E731
+    find = lambda model, mode, t: next(r for r in rows if (r.model, r.mode, r.candidate_frames, r.compile) ==  # noqa: E731
+                                       (model, mode, t, "eager"))
     metric = "latency_ms_median" if rows[0].latency_ms_median is not None else "flops"
     value = lambda r: getattr(r, metric)  # noqa: E731
     sevila, vila8, vila32 = find("sevila_baseline", "efficient", 32), find("vila", "efficient", 8), find("vila", "efficient", 32)
-    parts = value(find("component:vit", "efficient", 8)) + value(find("component:llm", "efficient", 4))
+    parts = value(find("component:vit", "efficient", 8)) + value(find("component:llm", "efficient", vila8.selected_frames))
     return "\n".join([
         f"by {metric}:",
         f"  sevila_baseline(32->4) / vila(8->4)  = {value(sevila) / value(vila8):.2f}",
@@ -57,7 +91,8 @@ def summary(rows: list) -> str:
          if value(official := find("vila", "official_style", 8)) else [])
       + [f"  vila(32->4) {r.mode} / vila(32->4) = {value(r) / value(vila32):.2f}; "
          f"sevila_baseline(32->4) / vila(8->4) {r.mode} = {value(sevila) / value(find('vila', r.mode, 8)):.2f}"
-         for r in rows if r.mode.startswith("prompter_layer") and r.candidate_frames == 32])
+         for r in rows if r.mode.startswith("prompter_layer") and r.candidate_frames == 32]
+      + compiled_summary(rows, metric))
 
 
 def write_json(rows: list, path: str) -> None:

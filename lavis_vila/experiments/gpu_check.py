@@ -8,7 +8,9 @@ Steps, each recorded in ``OUT/gpu_check.json`` and ``OUT/gpu_check.md`` as soon 
      with LAVIS's ``runner_base`` and once with ``vila_runner``: every logged loss must be
      finite; the peak GPU memory is recorded;
   b. evaluate ``eval_samples`` validation questions (each training run evaluates its val split);
-  c. ``tools.bench`` in bf16 at batch 1 and 8 (every variant and the component rows).
+  c. ``tools.bench`` in bf16 at batch 1 and 8 (every variant and the component rows), with the
+     compiled rows beside them: ``torch.compile`` (inductor) and CUDA graphs
+     (``reduce-overhead``), each with its kernels, graphs and host syncs a video.
 
 Full size is the ``flant5xl`` architecture with random weights (the machine is offline) and
 prompts tokenized by the shipped tiny tokenizers. The data is a generated ``keyframe_qa``.
@@ -36,6 +38,7 @@ BASE_CONFIG = os.path.join(REPO_ROOT, "projects", "vila", "train", "keyframe_qa_
 # The flant5xl architecture with random weights and the shipped tokenizers: nothing to download.
 FULL_SIZE_RANDOM = dict(model_type="flant5xl", vit_weights=None, qformer_tokenizer="tiny", t5_model="flan_t5_xl",
                         t5_tokenizer="tiny", pretrained=None)
+COMPILE_MODES = ("default", "reduce-overhead")  # the bench's compiled rows: inductor, and inductor with CUDA graphs
 STEP_LOSS = re.compile(r"Train: data epoch: \[\d+\]\s+\[\s*\d+/\d+\].*?\bloss: (\S+)")  # LAVIS's progress lines
 
 
@@ -121,7 +124,7 @@ def bench(batch_size: int, out: str, settings: Settings) -> dict:
     json_path = os.path.join(out, f"bench_batch{batch_size}.json")
     command = [sys.executable, "-m", "lavis_vila.tools.bench", "--model-type", "tiny" if settings.dry_run else "flant5xl",
                "--device", "cpu" if settings.dry_run else "cuda", "--dtype", "bf16", "--batch-size", str(batch_size),
-               "--repeats", "3", "--warmup", "1", "--out", json_path]
+               "--repeats", "3", "--warmup", "1", "--compile", *COMPILE_MODES, "--out", json_path]
     result = run_logged(command, os.path.join(out, f"bench_batch{batch_size}.log"), settings.timeout)
     ok = result["exit_code"] == 0 and os.path.isfile(json_path)
     record = {"step": "bench", "batch_size": batch_size, "status": "ok" if ok else "failed",

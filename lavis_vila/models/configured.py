@@ -12,6 +12,7 @@ from lavis.models.base_model import BaseModel
 
 from lavis_vila import saved_model
 from lavis_vila.checkpoints import CheckpointError, load_into
+from lavis_vila.models.compiled import compile_inference
 from lavis_vila.config_check import check_model_section, constructor_keys
 
 
@@ -60,7 +61,7 @@ class ConfiguredModel(BaseModel):
         model = cls(**cls.config_kwargs(cfg), empty=empty)
         if not empty:
             model.load_checkpoint_from_config(cfg)
-        return model
+        return compile_inference(model, model.inference_compile)
 
     @classmethod
     def config_kwargs(cls, cfg) -> dict:

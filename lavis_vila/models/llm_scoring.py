@@ -91,13 +91,11 @@ class LLMScoring:
             return self.inference.next_token_logits(self.t5_model, inputs_embeds, attention_mask, prefix_ids.to(device))
 
     def option_scores(self, visual_tokens: torch.Tensor, qa_input, num_option) -> torch.Tensor:
-        """Letter logits after the answer prefix: (B, 5) scores for A..E, -inf past each ``num_option``."""
+        """Letter logits after the answer prefix: (B, 5) scores for A..E, -inf past each ``num_option``
+        (checked by ``predict_answers``, which reads it back with the prediction)."""
         device = visual_tokens.device
         logits = self.next_token_logits(visual_tokens, qa_input, self.answer_prefix_ids)  # (B, V)
         letter_logits = logits[:, self.option_letter_ids.to(device)]  # (B, 5)
-        counts = num_option.tolist() if torch.is_tensor(num_option) else list(num_option)
-        if not all(2 <= int(n) <= len(OPTION_LETTERS) for n in counts):
-            raise ValueError(f"num_option must be 2 to {len(OPTION_LETTERS)} for every sample, got {counts}")
-        num_option = torch.as_tensor(counts, device=device).reshape(-1, 1)
+        num_option = torch.as_tensor(num_option, device=device).reshape(-1, 1)  # read on the device: no host sync
         valid = torch.arange(len(OPTION_LETTERS), device=device) < num_option
         return letter_logits.masked_fill(~valid, float("-inf"))

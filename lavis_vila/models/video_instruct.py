@@ -19,12 +19,15 @@ from torch import nn
 from transformers import BatchEncoding
 
 from lavis_vila.models import backbones
+from lavis_vila.models.compiled import compile_mode
 from lavis_vila.models.configured import ConfiguredModel
+from lavis_vila.models.host_transfer import to_host
 from lavis_vila.models.inference_styles import inference_style
 from lavis_vila.models.llm_scoring import LLMScoring
 from lavis_vila.models.prompters.base import FrameSelection
 from lavis_vila.models.precision import DTYPES, cast_matmul_weights, dtype_named
 from lavis_vila.models.visual_tokens import VisualTokens
+from lavis_vila.prompts import OPTION_LETTERS
 
 
 def check_batch(samples: dict) -> None:
@@ -43,23 +46,34 @@ def check_batch(samples: dict) -> None:
 NORMALISED_PIXEL_BOUND = 10.0  # CLIP-normalised pixels lie in about [-1.8, 2.2]; 0-255 values do not
 
 
-def check_pixels(video: torch.Tensor, qids=None) -> None:
-    """``video`` (B, T, 3, H, W) holds normalised float pixels, as the video processors return:
-    not raw decoded uint8 or 0-255 values (their ``normalize`` skipped), no NaN or infinity."""
+def check_pixel_dtype(video: torch.Tensor) -> None:
+    """``video`` (B, T, 3, H, W) holds float pixels, as the video processors return, not raw decoded uint8."""
     if not torch.is_floating_point(video):
         raise ValueError(f"samples['video'] is {video.dtype}: give normalised float frames, as the video processors "
                          f"return (VideoEvalProcessor.normalize on the decoded uint8 pixels)")
-    names = list(qids) if qids is not None else list(range(len(video)))
+
+
+def pixel_health(video: torch.Tensor) -> tuple:
+    """Per video, on the device (no host sync): whether every pixel is finite, and the largest |pixel|."""
     per_video = video.detach().flatten(1)  # (B, T*3*H*W)
-    not_finite = (~torch.isfinite(per_video)).any(1)
-    if not_finite.any():
-        bad = [names[i] for i in not_finite.nonzero().flatten().tolist()]
+    return torch.isfinite(per_video).all(1), per_video.abs().amax(1)  # (B,), (B,)
+
+
+def check_pixels(finite: list, largest: list, qids=None) -> None:
+    """From ``pixel_health`` read back: no NaN or infinite pixels, and normalised values (not 0-255)."""
+    names = list(qids) if qids is not None else list(range(len(finite)))
+    bad = [names[i] for i, ok in enumerate(finite) if not ok]
+    if bad:
         raise ValueError(f"samples['video'] holds NaN or infinite pixels (videos {bad} of the batch)")
-    largest = per_video.abs().amax(1)  # (B,)
-    if (largest > NORMALISED_PIXEL_BOUND).any():
-        bad = [names[i] for i in (largest > NORMALISED_PIXEL_BOUND).nonzero().flatten().tolist()]
-        raise ValueError(f"samples['video'] holds pixels up to {float(largest.max()):.0f} (videos {bad} of the batch): "
+    bad = [names[i] for i, value in enumerate(largest) if value > NORMALISED_PIXEL_BOUND]
+    if bad:
+        raise ValueError(f"samples['video'] holds pixels up to {max(largest):.0f} (videos {bad} of the batch): "
                          f"not normalised; give frames as the video processors return them (normalize after decoding)")
+
+
+def check_num_option(num_option: list) -> None:
+    if not all(2 <= n <= len(OPTION_LETTERS) for n in num_option):
+        raise ValueError(f"num_option must be 2 to {len(OPTION_LETTERS)} for every sample, got {num_option}")
 
 
 @dataclass
@@ -123,6 +137,9 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
     ``llm_dropout_in_training`` (the frozen T5 stays in train mode, so its dropout is active in
     training) and ``truncate_eval_prompt`` (False: the T5 prompt is cut to ``max_txt_len`` tokens
     in training only, never at evaluation).
+
+    ``compile``: ``false`` (default), ``default`` or ``reduce-overhead`` compiles the inference
+    (``lavis_vila.models.compiled``).
     """
 
     num_candidate_frames: Optional[int] = None  # T, for models that select among the frames they get
@@ -152,10 +169,12 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
         official_style: bool = False,
         random_init_seed: int = 0,
         ln_vision_gain_std: float = 0.0,
+        compile=False,
         empty: bool = False,
     ):
         super().__init__()
         self.inference = inference_style(official_style)
+        self.inference_compile = compile_mode(compile)  # applied once the model is built (ConfiguredModel.from_config)
         self.max_txt_len = max_txt_len
         self.max_output_txt_len = max_output_txt_len
         self.truncate_eval_prompt = truncate_eval_prompt
@@ -258,9 +277,16 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
         """Contract: ``samples`` has ``video`` (B, T, 3, H, W), ``qa_input`` and ``num_option``.
 
         Returns ``prediction`` (option index per sample, never beyond its ``num_option``) and
-        ``frame_idx`` (per sample, the increasing indices of the frames the answer used).
+        ``frame_idx`` (per sample, the increasing indices of the frames the answer used). Both,
+        and ``num_option`` to check, leave the device together at the end: one host sync.
         """
         check_batch(samples)
-        check_pixels(samples["video"], samples.get("qid"))
+        check_pixel_dtype(samples["video"])
+        finite, largest = pixel_health(samples["video"])
         answer = self.answer_scores(samples)
-        return {"prediction": answer.scores.argmax(-1).tolist(), "frame_idx": answer.frame_idx.tolist()}
+        num_option = torch.as_tensor(samples["num_option"], device=answer.scores.device)
+        prediction, frame_idx, num_option, finite, largest = to_host(
+            answer.scores.argmax(-1), answer.frame_idx, num_option, finite, largest)
+        check_num_option(num_option)
+        check_pixels(finite, largest, samples.get("qid"))  # the answer is computed, but not returned
+        return {"prediction": prediction, "frame_idx": frame_idx}

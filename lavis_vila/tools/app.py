@@ -1,6 +1,6 @@
 """The web demo: upload a video, ask a question with 2 to 5 options, and see which frames ViLA chose.
 
-    python -m lavis_vila.tools.app [--checkpoint CKPT] [--model-type tiny] [--host 127.0.0.1] [--port 7860]
+    python -m lavis_vila.tools.app [--checkpoint CKPT] [--model-type tiny] [--host 127.0.0.1] [--port 7860] [--compile [MODE]]
 
 The page shows the answer, the K chosen frames with their time in the video, every candidate
 frame with its selection probability within its segment, and how long the model's stages took.
@@ -35,6 +35,7 @@ from PIL import Image  # noqa: E402
 
 from lavis_vila.checkpoints import CheckpointError  # noqa: E402
 from lavis_vila.datasets.synthetic import generate  # noqa: E402
+from lavis_vila.models.compiled import MODES  # noqa: E402
 from lavis_vila.models.paths import MODEL_TYPES  # noqa: E402
 from lavis_vila.prompts import answer_text  # noqa: E402
 from lavis_vila.frame_strip import draw_strip  # noqa: E402
@@ -153,10 +154,14 @@ def main(argv=None):
                         help="the largest video upload, in MB; larger ones are refused")
     parser.add_argument("--max-queue", type=positive_int, default=RequestLimits.max_queue,
                         help="requests that may wait for the model; more are refused until the queue drains")
+    parser.add_argument("--compile", nargs="?", const="default", choices=MODES, metavar="MODE",
+                        help=f"compile the model's inference (torch.compile, inductor): {', '.join(MODES)}; "
+                             f"the first request waits for the compilation")
     args = parser.parse_args(argv)
     limits = RequestLimits(max_upload_mb=args.max_upload_mb, max_queue=args.max_queue)
     try:
-        model = inference.load("vila", args.model_type, args.checkpoint, config_key="--checkpoint")
+        model = inference.load("vila", args.model_type, args.checkpoint, config_key="--checkpoint",
+                               compile=args.compile)
     except (CheckpointError, FileNotFoundError) as error:
         parser.exit(1, f"app: {error}\n")
     with own_upload_folder(), stop_on_sigterm(), tempfile.TemporaryDirectory(prefix="vila_app_examples_") as examples_dir:

@@ -2,12 +2,15 @@
 
     python -m lavis_vila.tools.bench --model-type tiny --repeats 3 --out bench.json
     python -m lavis_vila.tools.bench --model-type flant5xl --flops          # meta device, no timing
+    python -m lavis_vila.tools.bench --model-type tiny --selected-frames 2 --compile --threads 1   # + compiled rows
+    python -m lavis_vila.tools.bench --model-type flant5xl --device cuda --compile default reduce-overhead
 """
 import argparse
 
 import torch
 
 from lavis_vila.experiments.bench import run
+from lavis_vila.models.compiled import MODES
 from lavis_vila.experiments.bench_report import format_table, summary, write_json
 from lavis_vila.models.paths import MODEL_TYPES
 from lavis_vila.models.precision import DTYPES
@@ -24,12 +27,22 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant (at least 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    parser.add_argument("--flops", action="store_true", help="count FLOPs on the meta device; no weights, no timing")
+    parser.add_argument("--flops", action="store_true",
+                        help="count FLOPs and aten ops on the meta device; no weights, no timing")
+    parser.add_argument("--selected-frames", type=int, default=4, choices=[1, 2, 4, 8], help="K of every selecting row")
+    parser.add_argument("--compile", nargs="*", choices=MODES, metavar="MODE",
+                        help=f"also time vila T=8, vila T=8 with an early prompter_layer and sevila_baseline compiled "
+                             f"(torch.compile, inductor) in each MODE ({', '.join(MODES)}; none given: default)")
+    parser.add_argument("--threads", type=int, help="torch threads (1: the single-threaded launch-overhead comparison)")
     parser.add_argument("--out", metavar="JSON", help="write the rows as JSON")
     args = parser.parse_args(argv)
     if args.repeats < 3 and not args.flops:
         parser.error("--repeats must be at least 3")
-    rows = run(args.model_type, args.device, args.dtype, args.batch_size, args.repeats, args.warmup, args.flops)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    compile_modes = [] if args.compile is None else args.compile or ["default"]
+    rows = run(args.model_type, args.device, args.dtype, args.batch_size, args.repeats, args.warmup, args.flops,
+               args.selected_frames, compile_modes)
     print(format_table(rows))
     print(summary(rows))
     if args.out:

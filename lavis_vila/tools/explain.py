@@ -1,7 +1,7 @@
 """Answer one question on one video with ViLA and draw which frames it chose.
 
     python -m lavis_vila.tools.explain --video V --question Q --options A B C ... --out strip.png \\
-        [--question Q2 --options D E F ...] [--checkpoint CKPT] [--model-type tiny]
+        [--question Q2 --options D E F ...] [--checkpoint CKPT] [--model-type tiny] [--compile [MODE]]
 
 Prints the chosen answer and frame indices, and draws the T candidate frames in a strip, one
 column group per segment, with the K chosen frames framed in red and, under each frame, its
@@ -13,6 +13,7 @@ import argparse
 from lavis_vila.checkpoints import CheckpointError
 from lavis_vila.frame_strip import draw_strip
 from lavis_vila.inference import InputError, answer, load
+from lavis_vila.models.compiled import MODES
 from lavis_vila.models.paths import MODEL_TYPES
 from lavis_vila.prompts import answer_text
 
@@ -30,12 +31,15 @@ def main(argv=None):
     parser.add_argument("--model-type", default="tiny", choices=MODEL_TYPES, help="without --checkpoint: the vila model type")
     parser.add_argument("--start", type=float, help="clip start in seconds")
     parser.add_argument("--end", type=float, help="clip end in seconds")
+    parser.add_argument("--compile", nargs="?", const="default", choices=MODES, metavar="MODE",
+                        help=f"compile the model's inference (torch.compile, inductor): {', '.join(MODES)}; "
+                             f"the first answer waits for the compilation")
     args = parser.parse_args(argv)
     if len(args.options) != len(args.question):
         parser.error(f"give one --options list per --question ({len(args.question)} questions, "
                      f"{len(args.options)} --options lists)")
     try:  # bad input: exit 1 with the message; bad usage: argparse's exit 2
-        model = load("vila", args.model_type, args.checkpoint, config_key="--checkpoint")
+        model = load("vila", args.model_type, args.checkpoint, config_key="--checkpoint", compile=args.compile)
         answers = [answer(model, args.video, question, options, args.start, args.end)
                    for question, options in zip(args.question, args.options)]
     except (CheckpointError, FileNotFoundError, InputError) as error:

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Full-size speed comparison on one GPU with random weights (about 5 minutes on an H100 class GPU,
-# at most 8): FLOPs on the meta device, then interleaved latency of every variant.
+# at most 8): FLOPs and aten ops on the meta device, then interleaved latency of every variant, with
+# the compiled rows (inductor, and CUDA graphs: reduce-overhead) beside the eager ones, at batch 1 and 8.
 #   bash run_scripts/vila/bench_gpu.sh                    # flant5xl on cuda
 #   MODEL_TYPE=tiny bash run_scripts/vila/bench_gpu.sh    # tiny on CPU (what the tests run)
-# Writes $OUT/flops_<type>.json, $OUT/latency_<type>_<device>.json and the printed tables to $OUT/bench_<type>.md.
+# Writes $OUT/flops_<type>.json, $OUT/latency_<type>_<device>.json, $OUT/compiled_<type>_<device>_batch<B>.json
+# and the printed tables to $OUT/bench_<type>.md. COMPILED_BATCHES= (empty) skips the compiled runs
+# (COMPILE_MODES picks the modes; on a CPU reduce-overhead is the same as default).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 MODEL_TYPE=${MODEL_TYPE:-flant5xl}
@@ -18,4 +21,9 @@ mkdir -p "$OUT"
   timeout 120 "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --flops --out "$OUT/flops_$MODEL_TYPE.json"
   timeout 360 "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --device "$DEVICE" --dtype auto \
     --repeats "${REPEATS:-5}" --warmup 2 --out "$OUT/latency_${MODEL_TYPE}_$DEVICE.json"
+  for batch in ${COMPILED_BATCHES-1 8}; do
+    timeout "${COMPILED_TIMEOUT:-600}" "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --device "$DEVICE" \
+      --dtype auto --batch-size "$batch" --repeats "${REPEATS:-5}" --warmup 2 --compile ${COMPILE_MODES:-default reduce-overhead} \
+      --out "$OUT/compiled_${MODEL_TYPE}_${DEVICE}_batch$batch.json"
+  done
 } 2>&1 | grep -v -i -E "warn|custom_(fwd|bwd)" | tee "$OUT/bench_$MODEL_TYPE.md"
