@@ -191,12 +191,13 @@ class VilaRunner(RunnerBase):
     def _train(self):
         start_time = time.time()
         self.best_agg_metric, self.best_epoch = 0.0, 0
-        if not self.evaluate_only:
-            self.check_something_to_train()
         resume_from = None if self.evaluate_only else self.resume_ckpt_path or self.checkpoint_to_resume()
-        self.log_config()
         if resume_from:
             self._load_checkpoint(resume_from)
+        if not self.evaluate_only:
+            self.check_something_to_train()
+        self.log_config()
+        if resume_from:
             self.log_stats({"from": str(resume_from), "next_epoch": self.start_epoch}, "resumed")
             self.validate(self.start_epoch - 1)  # a stop may have cut it short; it may be the best epoch
 
