@@ -51,7 +51,7 @@ def attempt_store(init_method: str, rank: int, world_size: int, timeout):
     left their addresses: without the prefix a restarted worker may read a dead one's address
     and fail to connect (gloo)."""
     store, _, _ = next(dist.rendezvous(init_method, rank, world_size, timeout=timeout))
-    return dist.PrefixStore(f"attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}", store)
+    return dist.PrefixStore(f"attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def job_id() -> str:

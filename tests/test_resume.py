@@ -18,6 +18,7 @@ import torch
 
 from conftest import REPO_ROOT, launch_in_process
 from lavis_vila.datasets.synthetic import generate
+from lavis_vila.runners.run_folder import FreshFolder, ResumableFolder, RunFolderError, differing_keys, run_folder
 
 TRAIN_CFG = REPO_ROOT / "projects" / "vila" / "train" / "keyframe_qa_tiny_vila.yaml"
 KILLED_TRAIN = REPO_ROOT / "tests" / "fixtures" / "killed_train.py"
@@ -145,7 +146,8 @@ def test_a_run_killed_during_an_epochs_validation_validates_that_epoch_when_star
 
 def test_after_a_resume_from_the_best_epoch_the_final_evaluation_uses_the_best_epoch_not_the_last(
         data_dir, tmp_path, uninterrupted):
-    best_epoch_checkpoint = uninterrupted[0] / "checkpoint_1.pth"  # validated 75, then epoch 2 validated 25
+    best_epoch_checkpoint = uninterrupted[0] / "checkpoint_1.pth"
+    assert [results(uninterrupted[0], f"val_epoch{epoch}_metrics.json")["accuracy"] for epoch in (1, 2)] == [75.0, 25.0]
     train(data_dir, tmp_path / "out", "run.resume=off", f"run.resume_ckpt_path={best_epoch_checkpoint}")
     (job,) = (tmp_path / "out").iterdir()
     assert results(job, "val_epochbest.json") == results(uninterrupted[0], "val_epochbest.json")
@@ -196,3 +198,31 @@ def test_torchrun_max_restarts_finishes_a_run_whose_worker_was_killed_once_resum
     logged = [json.loads(line) for line in (out / "log.txt").read_text().splitlines() if line.startswith('{"resumed_')]
     assert logged == [{"resumed_from": str(out / "checkpoint_0.pth"), "resumed_next_epoch": 1}]
     assert (out / f"checkpoint_{LAST_EPOCH}.pth").is_file() and len(results(out, "val_epochbest.json")) == 4
+
+
+def test_resume_off_or_yamls_bare_off_keeps_lavis_new_folder_per_start_and_another_value_is_an_error(tmp_path):
+    for off in ("off", False, None):
+        folder = run_folder(off, str(tmp_path), "20260101_abc")
+        assert isinstance(folder, FreshFolder) and folder.path == tmp_path / "20260101_abc"
+    assert run_folder("auto", str(tmp_path), "20260101_abc").path == tmp_path
+    with pytest.raises(RunFolderError, match=r"run.resume must be one of \['auto', 'off'\], got 'always'"):
+        run_folder("always", str(tmp_path), "20260101_abc")
+
+
+def test_starting_a_resumable_folder_removes_only_the_partial_files_of_its_writers(tmp_path):
+    kept = ["notes.tmp.txt", "checkpoint_0.pth", "result/val_epoch0.json", "data.tmp.12"]
+    removed = ["checkpoint_1.pth.tmp.4242", "config.json.tmp.7", "result/val_epoch1.json.tmp.4242"]
+    for name in kept + removed:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("x")
+    folder = ResumableFolder(tmp_path, "unused")
+    folder.claim()
+    folder.release()
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == sorted(kept + ["run.lock"])
+
+
+def test_differing_model_keys_are_named_with_their_dotted_path_and_both_values():
+    ours = {"arch": "vila", "prompter_options": {"scorer": "frame"}, "num_selected_frames": 2}
+    theirs = {"arch": "vila", "prompter_options": {"scorer": "segment"}}
+    assert differing_keys(ours, theirs) == ["model.num_selected_frames: 2 here, '<absent>' in the checkpoint",
+                                            "model.prompter_options.scorer: 'frame' here, 'segment' in the checkpoint"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file
 
 CHECKPOINT_NAME = re.compile(r"checkpoint_(\d+)\.pth")
+PARTIAL_NAME = re.compile(r".+\.tmp\.\d+")  # atomic_files' temporary name
 TRAINING_CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "config")
 
 
@@ -75,9 +76,16 @@ class ResumableFolder:
                                  f"{self.LOCK_NAME}); two runs never share a folder. Give this one another "
                                  f"run.output_dir, or stop the other.") from None
         self._lock = lock
-        for partial in sorted(self.path.rglob("*.tmp.*")):  # what a writer killed before its rename left
+        for partial in self.partial_files():
             logging.warning("removing %s, a partial file a stopped run left", partial)
             partial.unlink()
+
+    def partial_files(self) -> list:
+        """What a run's writer killed before its rename leaves (``atomic_files``: ``PATH.tmp.<pid>``):
+        checkpoints, ``config.json`` and the result files; nothing else in the folder is touched."""
+        candidates = [*self.path.glob("checkpoint_*.pth.tmp.*"), *self.path.glob("*.json.tmp.*"),
+                      *(self.path / "result").glob("*.json.tmp.*")]
+        return sorted(path for path in candidates if PARTIAL_NAME.fullmatch(path.name))
 
     def release(self) -> None:
         if self._lock is not None:

@@ -22,7 +22,7 @@ What it changes, and why (see research/sevila_lavis.md B5):
   the scheduled learning rate of those parameters (LAVIS's ``runner_base`` ignores it); a prefix
   that applies to no trainable parameter is an error;
 - a run that would train nothing (``run.max_epoch`` 0, a training split smaller than one batch)
-  is an error saying so, before anything is written.
+  is an error saying so, before training starts.
 """
 import datetime
 import logging
