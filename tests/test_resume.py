@@ -4,7 +4,7 @@ continues from its newest complete checkpoint to the weights of a run that was n
 The kills are real SIGKILLs, placed deterministically by ``tests/fixtures/killed_train.py`` (in the
 middle of an epoch, inside a checkpoint write, during a validation); the tiny ViLA trains 3 epochs
 of 4 steps on 16 synthetic clips, and validates on 4 (accuracy 25, 75, 25: the best epoch is not
-the last).
+the last). Each killed-and-restarted run starts the command twice: 11-17 s on 2 idle cores.
 """
 import fcntl
 import json
@@ -97,7 +97,6 @@ def test_with_nothing_to_resume_a_run_starts_fresh_in_output_dir_itself_and_says
     assert results(out, "val_epoch1_metrics.json")["accuracy"] > results(out, f"val_epoch{LAST_EPOCH}_metrics.json")["accuracy"]
 
 
-@pytest.mark.slow  # two starts of the command, about 20 s on 2 idle cores
 def test_a_run_killed_mid_epoch_and_started_again_continues_from_its_last_checkpoint_to_the_same_weights(
         data_dir, tmp_path, uninterrupted):
     out, after_kill, log = killed_then_restarted(data_dir, tmp_path, "step:6")  # epoch 1, its second step
@@ -107,7 +106,6 @@ def test_a_run_killed_mid_epoch_and_started_again_continues_from_its_last_checkp
     assert results(out, "val_epochbest.json") == results(uninterrupted[0], "val_epochbest.json")
 
 
-@pytest.mark.slow  # two starts of the command, about 20 s on 2 idle cores
 def test_a_run_killed_inside_a_checkpoint_write_resumes_from_the_previous_checkpoint_to_the_same_weights(
         data_dir, tmp_path, uninterrupted):
     out, after_kill, log = killed_then_restarted(data_dir, tmp_path, "write:checkpoint_1.pth")
@@ -131,7 +129,6 @@ def test_a_truncated_checkpoint_is_never_resumed_the_previous_complete_one_is(da
     assert_same_final_weights(out, uninterrupted[0])
 
 
-@pytest.mark.slow  # two starts of the command, about 20 s on 2 idle cores
 def test_a_run_killed_during_an_epochs_validation_validates_that_epoch_when_started_again(
         data_dir, tmp_path, uninterrupted):
     out, after_kill, log = killed_then_restarted(data_dir, tmp_path, "validation:1")
@@ -186,7 +183,7 @@ def test_resume_auto_and_a_resume_checkpoint_together_are_an_error(data_dir, tmp
     assert "run.resume: auto and run.resume_ckpt_path (x.pth) are both set" in result.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # five interpreters start: 13 s on 2 idle cores, over 30 s on busy ones
 def test_torchrun_max_restarts_finishes_a_run_whose_worker_was_killed_once_resuming_by_itself(data_dir, tmp_path):
     out, flag = tmp_path / "run", tmp_path / "killed"
     env = {**ENV, "KILL_AT": "step:3", "KILL_RANK": "1", "KILL_ONCE_FLAG": str(flag)}  # 2 steps per epoch per rank
