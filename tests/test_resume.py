@@ -223,3 +223,13 @@ def test_differing_model_keys_are_named_with_their_dotted_path_and_both_values()
     theirs = {"arch": "vila", "prompter_options": {"scorer": "segment"}}
     assert differing_keys(ours, theirs) == ["model.num_selected_frames: 2 here, '<absent>' in the checkpoint",
                                             "model.prompter_options.scorer: 'frame' here, 'segment' in the checkpoint"]
+
+
+def test_an_evaluation_never_resumes_it_writes_a_new_job_folder_even_under_resume_auto(data_dir, tmp_path, uninterrupted):
+    out = tmp_path / "run"
+    result = launch_in_process("lavis_vila.evaluate", arguments(
+        data_dir, out, "model.load_finetuned=True", f"model.finetuned={uninterrupted[0] / f'checkpoint_{LAST_EPOCH}.pth'}"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (job,) = out.iterdir()
+    assert job.name != "result" and (job / "result" / "val_epochbest.json").is_file()
+    assert "run.resume: auto" not in result.stderr
