@@ -6,7 +6,6 @@ middle of an epoch, inside a checkpoint write, during a validation); the tiny Vi
 of 4 steps on 16 synthetic clips, and validates on 4 (accuracy 25, 75, 25: the best epoch is not
 the last). Each killed-and-restarted run starts the command twice: 11-17 s on 2 idle cores.
 """
-import fcntl
 import json
 import os
 import shutil
@@ -169,9 +168,16 @@ def test_a_checkpoint_of_another_model_config_is_refused_naming_the_difference_a
 def test_a_second_run_into_a_folder_another_run_is_training_in_is_refused(data_dir, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    with open(out / "run.lock", "a+") as held:  # what a running training holds
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    holder = subprocess.Popen([sys.executable, "-c", (  # holds the lock a running training holds
+        f"import fcntl, sys, time\nf = open({str(out / 'run.lock')!r}, 'a+')\n"
+        "fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nprint('held', flush=True)\ntime.sleep(120)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
         result = launch_in_process("lavis_vila.train", arguments(data_dir, out))
+    finally:
+        holder.kill()
+        holder.wait()
     assert result.returncode == 1
     assert f"run.output_dir: another run is training in '{out}'" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["run.lock"]

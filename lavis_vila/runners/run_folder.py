@@ -5,8 +5,8 @@ Two kinds, chosen by ``run.resume``:
 - ``auto``: ``<run.output_dir>`` itself, the same folder at every start, so a run started again by
   a person or by ``torchrun --max-restarts`` continues from the newest complete checkpoint there.
 
-A resumable folder is held by one run at a time (an exclusive lock on ``run.lock``, released when
-the process ends, a kill included). A checkpoint is trusted only when it loads completely, is a
+A resumable folder is held by one run at a time (an exclusive POSIX lock on ``run.lock``, released
+when the process ends, a kill included). A checkpoint is trusted only when it loads completely, is a
 training checkpoint of its own epoch, and records the same model section as the run's config: a
 file that does not load is reported and the previous epoch's is taken; a checkpoint of another
 model config is an error, since the run would mix its files with another run's.
@@ -68,9 +68,9 @@ class ResumableFolder:
     def claim(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         lock = open(self.path / self.LOCK_NAME, "a+")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        try:  # a POSIX lock belongs to this process alone: forked DataLoader workers do not hold it on
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
             lock.close()
             raise RunFolderError(f"run.output_dir: another run is training in '{self.path}' (it holds "
                                  f"{self.LOCK_NAME}); two runs never share a folder. Give this one another "
