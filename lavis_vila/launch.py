@@ -66,6 +66,8 @@ def main(argv=None, evaluate: bool = False):
     """Train, or with ``evaluate`` run ``run.test_splits``; returns the runner (its ``output_dir``)."""
     what = "Evaluate" if evaluate else "Train"
     cfg, task, datasets, model, run_id = setup(argv, description=f"{what} a lavis_vila model.")
+    if evaluate:
+        cfg.run_cfg.evaluate = True  # an evaluation never trains: nor resumes a training run's folder
     runner = build_runner(cfg, task, model, datasets, run_id)
     try:
         if evaluate:

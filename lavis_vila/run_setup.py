@@ -3,7 +3,8 @@ group, the seed, the runner and the job folder's id. ``config_check`` reads this
 for the ``run`` keys it knows.
 
 Under ``torchrun`` the process group uses nccl when the run is on GPU and gloo on CPU
-(LAVIS's ``init_distributed_mode`` always asks for nccl).
+(LAVIS's ``init_distributed_mode`` always asks for nccl), and each restart of the workers
+(``torchrun --max-restarts``) rendezvouses under its own prefix.
 """
 import datetime
 import logging
@@ -36,11 +37,21 @@ def init_distributed(run_cfg) -> None:
     backend = "nccl" if on_gpu else "gloo"
     if on_gpu:
         torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend, init_method=run_cfg.get("dist_url", "env://"), world_size=world_size,
-                            rank=rank, timeout=datetime.timedelta(hours=2))
+    timeout = datetime.timedelta(hours=2)
+    store = attempt_store(run_cfg.get("dist_url", "env://"), rank, world_size, timeout)
+    dist.init_process_group(backend, store=store, world_size=world_size, rank=rank, timeout=timeout)
     run_cfg.distributed, run_cfg.gpu, run_cfg.rank, run_cfg.world_size = True, local_rank, rank, world_size
     setup_for_distributed(rank == 0)
     logging.getLogger(__name__).info("process group: rank %d of %d, backend %s", rank, world_size, backend)
+
+
+def attempt_store(init_method: str, rank: int, world_size: int, timeout):
+    """The rendezvous store of ``init_method``, its keys under this start's prefix. ``torchrun
+    --max-restarts`` restarts the workers on the same store, where the previous attempt's workers
+    left their addresses: without the prefix a restarted worker may read a dead one's address
+    and fail to connect (gloo)."""
+    store, _, _ = next(dist.rendezvous(init_method, rank, world_size, timeout=timeout))
+    return dist.PrefixStore(f"attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def job_id() -> str:

@@ -13,15 +13,21 @@ What it changes, and why (see research/sevila_lavis.md B5):
   validation loses no training (plus ``checkpoint_best.pth``), holding the trainable weights,
   optimizer, scaler, epoch, best-so-far and the whole config (the model's included);
 - resume: frozen weights absent from the checkpoint are allowed; any *trainable* weight missing
-  is an error. The epoch loop and the task's per-epoch reseeding then replay the same schedule;
+  is an error. The resumed epoch is validated again (a stop may have cut its validation short,
+  and its metric decides the best epoch), then the epoch loop and the task's per-epoch reseeding
+  replay the same schedule;
+- ``run.resume: auto``: the run trains in ``run.output_dir`` itself and continues from the newest
+  complete checkpoint there (``run_folder``); ``off`` (default): LAVIS's new folder per start;
 - ``run.lr_scales`` ({parameter-name prefix: factor}, e.g. ``{frame_prompter: 3}``) multiplies
-  the scheduled learning rate of those parameters (LAVIS's ``runner_base`` ignores it).
+  the scheduled learning rate of those parameters (LAVIS's ``runner_base`` ignores it); a prefix
+  that applies to no trainable parameter is an error;
+- a run that would train nothing (``run.max_epoch`` 0, a training split smaller than one batch)
+  is an error saying so, before training starts.
 """
 import datetime
 import logging
 import os
 import time
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -32,8 +38,10 @@ from omegaconf import OmegaConf
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
+from lavis_vila.atomic_files import save_with
 from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file
 from lavis_vila.registry import register_runner
+from lavis_vila.runners.run_folder import run_folder
 from lavis_vila.runners.weight_decay import gets_weight_decay
 
 
@@ -95,16 +103,25 @@ class VilaRunner(RunnerBase):
         if self._optimizer is None:
             run = self.config.run_cfg
             scales = dict(run.get("lr_scales") or {})
-            groups = {}
+            groups, scaled = {}, set()
             for name, param in self.model.named_parameters():
                 if not param.requires_grad:
                     continue
                 name = name.removeprefix("module.")
                 no_decay = not gets_weight_decay(name, param, run.get("weight_decay_names", "official"))
-                scale = next((f for prefix, f in scales.items() if name.startswith(prefix)), 1.0)
+                prefix = next((prefix for prefix in scales if name.startswith(prefix)), None)
+                scale = scales[prefix] if prefix is not None else 1.0
+                scaled.add(prefix)
                 group = groups.setdefault((no_decay, scale), {
                     "params": [], "weight_decay": 0.0 if no_decay else float(run.weight_decay), "lr_scale": float(scale)})
                 group["params"].append(param)
+            unused = [prefix for prefix in scales if prefix not in scaled]
+            if unused:
+                trainable = sorted({name.removeprefix("module.").split(".")[0]
+                                    for name, param in self.model.named_parameters() if param.requires_grad})
+                raise ValueError(f"run.lr_scales: {unused} applies to no trainable parameter of "
+                                 f"{type(self.unwrap_dist_model(self.model)).__name__} (none starts with it, or an "
+                                 f"earlier prefix took them all); trainable parameters start with {trainable}")
             logging.info("trainable parameters: %d", sum(p.numel() for g in groups.values() for p in g["params"]))
             self._optimizer = torch.optim.AdamW(list(groups.values()), lr=float(run.init_lr),
                                                 betas=(0.9, run.get("beta2", 0.999)))
@@ -116,12 +133,23 @@ class VilaRunner(RunnerBase):
             self._lr_sched = ScaledLRScheduler(RunnerBase.lr_scheduler.fget(self), self.optimizer)
         return self._lr_sched
 
+    @property
+    def resume(self):
+        """``run.resume``: ``auto`` continues a training run in ``run.output_dir``; an evaluation never resumes."""
+        resume = "off" if self.evaluate_only else self.config.run_cfg.get("resume", "off")
+        if resume == "auto" and self.resume_ckpt_path:
+            raise ValueError(f"run.resume: auto and run.resume_ckpt_path ({self.resume_ckpt_path}) are both set: "
+                             f"auto resumes from run.output_dir's newest checkpoint, resume_ckpt_path from that file; "
+                             f"choose one")
+        return resume
+
     def setup_output_dir(self):
-        output_dir = Path(self.config.run_cfg.output_dir).expanduser().resolve() / self.job_id
+        self.run_folder = run_folder(self.resume, self.config.run_cfg.output_dir, self.job_id)
+        output_dir = self.run_folder.path
         result_dir = output_dir / "result"
         if is_main_process():
-            output_dir.mkdir(parents=True, exist_ok=False)  # never share a folder with another run
-            result_dir.mkdir()
+            self.run_folder.claim()
+            result_dir.mkdir(exist_ok=True)
         barrier()
         registry.mapping["paths"]["output_dir"] = str(output_dir)
         registry.mapping["paths"]["result_dir"] = str(result_dir)
@@ -157,25 +185,30 @@ class VilaRunner(RunnerBase):
         return super().train_epoch(epoch)
 
     def train(self):
+        try:
+            self._train()
+        finally:
+            self.run_folder.release()
+
+    def _train(self):
         start_time = time.time()
         self.best_agg_metric, self.best_epoch = 0.0, 0
+        resume_from = None if self.evaluate_only else self.resume_ckpt_path or self.checkpoint_to_resume()
+        if resume_from:
+            self._load_checkpoint(resume_from)
+        if not self.evaluate_only:
+            self.check_something_to_train()
         self.log_config()
-        if not self.evaluate_only and self.resume_ckpt_path:
-            self._load_checkpoint(self.resume_ckpt_path)
+        if resume_from:
+            self.log_stats({"from": str(resume_from), "next_epoch": self.start_epoch}, "resumed")
+            self.validate(self.start_epoch - 1)  # a stop may have cut it short; it may be the best epoch
 
         for cur_epoch in range(self.start_epoch, self.max_epoch):
             if not self.evaluate_only:
                 logging.info("Start training epoch %d", cur_epoch)
                 self.log_stats(split_name="train", stats=self.train_epoch(cur_epoch))
                 self._save_checkpoint(cur_epoch, is_best=False)  # before validation, which may fail
-            for split_name in self.valid_splits:
-                val_log = self.eval_epoch(split_name=split_name, cur_epoch=cur_epoch)
-                if val_log is not None and is_main_process():
-                    if split_name == "val" and val_log["agg_metrics"] > self.best_agg_metric:
-                        self.best_epoch, self.best_agg_metric = cur_epoch, val_log["agg_metrics"]
-                        self._save_checkpoint(cur_epoch, is_best=True)
-                    val_log["best_epoch"] = self.best_epoch
-                    self.log_stats(val_log, split_name)
+            self.validate(cur_epoch)
             if self.evaluate_only:
                 break
             barrier()
@@ -184,6 +217,41 @@ class VilaRunner(RunnerBase):
         self.evaluate(cur_epoch="best" if has_best else self.max_epoch - 1,
                       skip_reload=self.evaluate_only or not has_best)
         logging.info("Training time %s", datetime.timedelta(seconds=int(time.time() - start_time)))
+
+    def validate(self, cur_epoch):
+        """Evaluate ``valid_splits``; a new best ``val`` metric writes ``checkpoint_best.pth``."""
+        for split_name in self.valid_splits:
+            val_log = self.eval_epoch(split_name=split_name, cur_epoch=cur_epoch)
+            if val_log is not None and is_main_process():
+                if split_name == "val" and val_log["agg_metrics"] > self.best_agg_metric:
+                    self.best_epoch, self.best_agg_metric = cur_epoch, val_log["agg_metrics"]
+                    self._save_checkpoint(cur_epoch, is_best=True)
+                val_log["best_epoch"] = self.best_epoch
+                self.log_stats(val_log, split_name)
+
+    def check_something_to_train(self):
+        """A run that would train nothing is an error, not an evaluation of an untrained model."""
+        run = self.config.run_cfg
+        if self.max_epoch < 1:
+            raise ValueError(f"run.max_epoch is {run.max_epoch}: this run would train nothing. To evaluate a "
+                             f"model, run python -m lavis_vila.evaluate (or set run.evaluate: True).")
+        if len(self.train_loader) == 0:
+            dataset = self.train_loader.dataset
+            raise ValueError(
+                f"the training split has {len(dataset)} records, fewer than one batch of run.batch_size_train "
+                f"{run.batch_size_train} per process x {get_world_size()} process(es) (a training batch is never "
+                f"partial): this run would train nothing. Lower run.batch_size_train (or run.global_batch_size).")
+
+    def checkpoint_to_resume(self):
+        """``run.resume: auto``: the newest complete checkpoint in the run folder, chosen by the main
+        process for every rank; ``None`` to start fresh."""
+        choice = [None]
+        if is_main_process():
+            model_config = OmegaConf.to_container(self.config.config.model, resolve=True)
+            choice = [self.run_folder.checkpoint_to_resume(model_config)]
+        if is_dist_avail_and_initialized():
+            dist.broadcast_object_list(choice, src=0)
+        return choice[0]
 
     def trainable_state_dict(self) -> dict:
         """Trainable parameters and buffers; frozen parameters (under every alias) are left out."""
@@ -207,20 +275,7 @@ class VilaRunner(RunnerBase):
         }
         path = os.path.join(self.output_dir, f"checkpoint_{'best' if is_best else cur_epoch}.pth")
         logging.info("Saving checkpoint at epoch %d to %s", cur_epoch, path)
-        torch.save(checkpoint, path + ".tmp")
-        os.replace(path + ".tmp", path)  # a stopped run never leaves a half-written checkpoint
-
-    @staticmethod
-    def best_so_far(checkpoint: dict, path: str):
-        """(best metric, its epoch) up to the resumed epoch. An epoch's checkpoint is written before
-        its validation; when that validation set a new best, ``checkpoint_best.pth`` beside it has it."""
-        best_path = os.path.join(os.path.dirname(path), "checkpoint_best.pth")
-        best = checkpoint.get("best_agg_metric", 0.0), checkpoint.get("best_epoch", 0)
-        if os.path.isfile(best_path):
-            newer = load_checkpoint_file(best_path, "checkpoint_best", mmap=True)  # reads no weights
-            if newer["epoch"] == checkpoint["epoch"]:
-                best = newer["best_agg_metric"], newer["best_epoch"]
-        return best
+        save_with(lambda tmp: torch.save(checkpoint, tmp), path)  # a stopped run never leaves a half-written one
 
     def load_trainable_weights(self, model, state_dict, source: str):
         """Load a checkpoint that holds the trainable weights; frozen ones may be absent."""
@@ -240,6 +295,8 @@ class VilaRunner(RunnerBase):
         return self.load_trainable_weights(model, checkpoint["model"], path)
 
     def _load_checkpoint(self, url_or_filename):
+        """Resume: weights, optimizer, scaler, the next epoch and the best metric of the epochs before
+        the checkpoint's own (whose validation ``train`` runs again)."""
         if not os.path.isfile(url_or_filename):
             raise FileNotFoundError(f"run.resume_ckpt_path: no checkpoint file at {url_or_filename}")
         checkpoint = load_checkpoint_file(url_or_filename, "run.resume_ckpt_path", map_location=self.device)
@@ -252,5 +309,5 @@ class VilaRunner(RunnerBase):
         if self.scaler and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.start_epoch = checkpoint["epoch"] + 1
-        self.best_agg_metric, self.best_epoch = self.best_so_far(checkpoint, url_or_filename)
+        self.best_agg_metric, self.best_epoch = checkpoint.get("best_agg_metric", 0.0), checkpoint.get("best_epoch", 0)
         logging.info("Resumed from %s at epoch %d", url_or_filename, self.start_epoch)

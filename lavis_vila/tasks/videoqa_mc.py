@@ -32,6 +32,7 @@ from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
 from omegaconf import OmegaConf
 
+from lavis_vila.atomic_files import write_json
 from lavis_vila.config_check import check_config, config_source
 from lavis_vila.datasets.mc_video_qa import NO_ANSWER
 from lavis_vila.registry import register_task
@@ -244,13 +245,11 @@ class VideoQAMultipleChoiceTask(BaseTask):
         metrics["evaluated_weights"] = self.evaluated_weights(epoch, output_dir)
         config_path = os.path.join(output_dir, "config.json")
         if self.cfg is not None and not os.path.exists(config_path):
-            with open(config_path, "w") as f:
-                json.dump({"source": config_source(self.cfg),
-                           **OmegaConf.to_container(self.cfg.config, resolve=True)}, f, indent=2)
-        with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}.json"), "w") as f:
-            json.dump(records, f, indent=1)
-        with open(os.path.join(result_dir, f"{split_name}_epoch{epoch}_metrics.json"), "w") as f:
-            json.dump(metrics, f, indent=2)
+            write_json(config_path, {"source": config_source(self.cfg),
+                                     **OmegaConf.to_container(self.cfg.config, resolve=True)}, indent=2)
+        # Whole files or none: a stop leaves the old result or the new one (the metrics come last).
+        write_json(os.path.join(result_dir, f"{split_name}_epoch{epoch}.json"), records, indent=1)
+        write_json(os.path.join(result_dir, f"{split_name}_epoch{epoch}_metrics.json"), metrics, indent=2)
         with open(os.path.join(output_dir, "evaluate.txt"), "a") as f:
             f.write(json.dumps({f"{split_name}_epoch{epoch}": metrics}) + "\n")
         if metrics["labelled"]:
