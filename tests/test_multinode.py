@@ -180,7 +180,8 @@ def test_two_nodes_of_one_process_train_as_one_node_of_two_with_the_global_batch
                               tmp_path / "logs1x2", nodes=1, per_node=2)
     all_succeeded(one_node)
 
-    arithmetic = "global batch 8 = 2 process(es) x 4 per process x 1 accumulation step(s)"
+    arithmetic = ("global batch 8 = 2 process(es) x 4 per process x 1 accumulation step(s); "
+                  "warm-up 2 iteration(s) = 16 samples")
     for node in two_nodes:
         assert f"{arithmetic} [node rank {node.rank}; 2 node(s) x 1 process(es) per node = world size 2]" in node.log
     assert one_node[0].log.count(f"{arithmetic} [node rank 0; 1 node(s) x 2 process(es) per node = world size 2]") == 1

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -187,11 +188,19 @@ def test_a_zero_length_window_decodes_the_frame_at_that_time_t_times(test_videos
     assert processor(path, 0, 0)[1] == [0] * 4  # TVQA's '0-0'
 
 
-@pytest.mark.parametrize("start, end", [(float("nan"), float("nan")), ("NaN", "NaN"), ("NaN", 4.0)])
+@pytest.mark.parametrize("start, end", [(float("nan"), float("nan")), ("NaN", "NaN")])
 def test_a_nan_window_samples_the_whole_clip(test_videos, start, end):
     processor = VideoEvalProcessor(image_size=32, num_frames=4)
     path = str(test_videos / "flipping_a_pancake.mkv")
     assert processor(path, start, end)[1] == processor(path)[1]
+
+
+@pytest.mark.parametrize("start, end", [("NaN", 4.0), (1.0, float("nan"))])
+def test_half_a_nan_window_is_a_decode_error_naming_the_file_and_window(test_videos, start, end):
+    processor = VideoEvalProcessor(image_size=32, num_frames=4)
+    path = str(test_videos / "flipping_a_pancake.mkv")
+    with pytest.raises(VideoDecodeError, match=f"{re.escape(path)}: invalid clip window start=.*only a NaN start and end together"):
+        processor(path, start, end)
 
 
 def test_a_start_without_an_end_samples_from_start_to_the_video_end(test_videos):
