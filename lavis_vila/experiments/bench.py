@@ -11,7 +11,7 @@ values). Variants run interleaved, after warm-up, and each row reports the media
 of the timed runs. dtype ``auto`` picks bf16 on a GPU that supports it or a CPU that reports
 AMX / AVX-512-BF16, else fp32.
 
-With ``compile_modes`` (``--compile``), each of ``COMPILED_ROWS`` is timed beside its eager row in
+With ``compile_modes`` (``--compile``), each of ``COMPILED_ROWS`` (or those ``--compile-rows`` names) is timed beside its eager row in
 each mode, as a compiled twin sharing its weights (``models.compiled``). After the timing, one
 counted run of each row gives what decides a GPU's speed besides FLOPs, per video: aten ops (in
 a compiled row, those outside its graphs), kernels (a compiled row's graphs' kernels plus those
@@ -82,9 +82,10 @@ def materialize(module: nn.Module, device: torch.device, dtype: torch.dtype) -> 
 
 
 def build_models(model_type: str, device: torch.device, dtype: torch.dtype, empty: bool, selected: int = 4,
-                 compile_modes: tuple = ()) -> dict:
+                 compile_modes: tuple = (), compiled_rows: tuple = COMPILED_ROWS) -> dict:
     """Every variant's model, sharing one backbone; on the meta device when ``empty``. ``selected``:
-    K. Each of ``compile_modes`` adds a compiled twin of ``COMPILED_ROWS``, key ``<key>@<mode>``."""
+    K. Each of ``compile_modes`` adds a compiled twin of each of ``compiled_rows`` (keys of
+    ``COMPILED_ROWS``), key ``<key>@<mode>``."""
     # Inference never runs the distillation teacher: sharing the student's Q-Former saves its memory.
     no_teacher = dict(teacher_shares_student_qformer=True, num_selected_frames=selected)
     models = {
@@ -117,7 +118,7 @@ def build_models(model_type: str, device: torch.device, dtype: torch.dtype, empt
             models[f"vila_{frames}_layer{layer}"].prompter_layer = layer
     models["vila_8_early"] = models[f"vila_8_layer{early_layers(shared)[0]}"]
     for mode in compile_modes:
-        for key in COMPILED_ROWS:
+        for key in compiled_rows:
             models[f"{key}@{mode}"] = compiled_twin(models[key], mode)
     return models
 
@@ -130,7 +131,7 @@ def early_layers(model) -> list:
 
 
 def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.dtype, dtype_name: str,
-             compile_modes: tuple = ()) -> list:
+             compile_modes: tuple = (), compiled_rows: tuple = COMPILED_ROWS) -> list:
     shared = models["vila_8"]
     size = shared.visual_encoder.image_size
     k = shared.num_selected_frames
@@ -163,7 +164,7 @@ def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.d
         *[Variant(row("vila", f"prompter_layer {layer}", frames, k), answer(models[f"vila_{frames}_layer{layer}"], frames))
           for layer in early_layers(shared) for frames in (8, 32)],
         *[Variant(row(*compiled[key], compile=mode), answer(models[f"{key}@{mode}"], compiled[key][2]))
-          for mode in compile_modes for key in COMPILED_ROWS],
+          for mode in compile_modes for key in compiled_rows],
         Variant(row("component:vit", "efficient", 8, 8), lambda: shared.encode_frames(video[:, :8])),
         Variant(row("component:llm", "efficient", k, k),
                 lambda: shared.option_scores(visual_tokens, text["qa_input"], text["num_option"])),
@@ -260,7 +261,7 @@ def count_flops(variant_list: list) -> None:
 
 
 def run(model_type: str, device_name: str, dtype_name: str, batch_size: int = 1, repeats: int = 3, warmup: int = 1,
-        flops: bool = False, selected: int = 4, compile_modes: tuple = ()) -> list:
+        flops: bool = False, selected: int = 4, compile_modes: tuple = (), compiled_rows: tuple = COMPILED_ROWS) -> list:
     """Every variant's ``Row``: timed on ``device_name`` (``dtype_name`` ``auto``: see above) and
     counted, or with ``flops`` its FLOPs and aten ops counted on the meta device in fp32, with no
     weights and no timing (and no compiled rows: nothing compiles for the meta device)."""
@@ -271,8 +272,9 @@ def run(model_type: str, device_name: str, dtype_name: str, batch_size: int = 1,
     print(f"model type {model_type}, {'meta device (FLOPs only)' if flops else device}, {dtype_name}, "
           f"batch {batch_size}, compiled: {', '.join(compile_modes) or 'no'}; RANDOM weights (timing does not "
           f"depend on their values)", flush=True)
-    models = build_models(model_type, device, dtype, empty=flops, selected=selected, compile_modes=compile_modes)
-    variant_list = variants(models, batch_size, device, dtype, dtype_name, compile_modes)
+    models = build_models(model_type, device, dtype, empty=flops, selected=selected, compile_modes=compile_modes,
+                          compiled_rows=compiled_rows)
+    variant_list = variants(models, batch_size, device, dtype, dtype_name, compile_modes, compiled_rows)
     if flops:
         count_flops(variant_list)
     else:

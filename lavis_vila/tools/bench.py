@@ -9,7 +9,7 @@ import argparse
 
 import torch
 
-from lavis_vila.experiments.bench import run
+from lavis_vila.experiments.bench import COMPILED_ROWS, run
 from lavis_vila.models.compiled import MODES
 from lavis_vila.experiments.bench_report import format_table, summary, write_json
 from lavis_vila.models.paths import MODEL_TYPES
@@ -33,6 +33,8 @@ def main(argv=None):
     parser.add_argument("--compile", nargs="*", choices=MODES, metavar="MODE",
                         help=f"also time vila T=8, vila T=8 with an early prompter_layer and sevila_baseline compiled "
                              f"(torch.compile, inductor) in each MODE ({', '.join(MODES)}; none given: default)")
+    parser.add_argument("--compile-rows", nargs="+", choices=COMPILED_ROWS, default=list(COMPILED_ROWS),
+                        help="which rows --compile compiles: vila 8->K, with the early prompter_layer, sevila_baseline 32->K")
     parser.add_argument("--threads", type=int, help="torch threads (1: the single-threaded launch-overhead comparison)")
     parser.add_argument("--out", metavar="JSON", help="write the rows as JSON")
     args = parser.parse_args(argv)
@@ -42,7 +44,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     compile_modes = [] if args.compile is None else args.compile or ["default"]
     rows = run(args.model_type, args.device, args.dtype, args.batch_size, args.repeats, args.warmup, args.flops,
-               args.selected_frames, compile_modes)
+               args.selected_frames, compile_modes, tuple(args.compile_rows))
     print(format_table(rows))
     print(summary(rows))
     if args.out:
