@@ -14,6 +14,7 @@ import os
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
+from lavis_vila.atomic_files import save_with
 from lavis_vila.checkpoints import SAFETENSORS_WEIGHTS, CheckpointError
 
 CONFIG_NAME = "config.yaml"
@@ -29,15 +30,11 @@ def save(folder: str, state_dict: dict, model_config, preprocess_config, metadat
     os.makedirs(folder, exist_ok=True)
     tensors = {name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()}
     text_metadata = {"format": "pt", **{key: json.dumps(value) for key, value in (metadata or {}).items()}}
-    weights = os.path.join(folder, SAFETENSORS_WEIGHTS)
-    save_file(tensors, weights + ".tmp", metadata=text_metadata)
-    os.replace(weights + ".tmp", weights)
+    save_with(lambda tmp: save_file(tensors, tmp, metadata=text_metadata), os.path.join(folder, SAFETENSORS_WEIGHTS))
     config = OmegaConf.create({"model": OmegaConf.to_container(OmegaConf.create(model_config), resolve=True),
                                "preprocess": OmegaConf.to_container(OmegaConf.create(preprocess_config), resolve=True)})
     config.model.load_finetuned, config.model.finetuned = False, None  # the weights are this folder's (model_config_of)
-    path = os.path.join(folder, CONFIG_NAME)
-    OmegaConf.save(config, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    save_with(lambda tmp: OmegaConf.save(config, tmp), os.path.join(folder, CONFIG_NAME))
     return folder
 
 

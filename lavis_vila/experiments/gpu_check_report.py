@@ -2,6 +2,7 @@
 import json
 import os
 
+from lavis_vila.atomic_files import write_text
 from lavis_vila.experiments.bench_report import Row, format_table, summary
 
 CANDIDATE_FRAMES, SELECTED_FRAMES = 32, 4
@@ -11,9 +12,7 @@ STACK_TESTS = ("tests/test_lavis_compat.py", "tests/test_hf_weights.py", "tests/
 def write_report(report: dict, out: str) -> None:
     """Both files, each replaced whole: a reader never sees half of one."""
     for name, text in (("gpu_check.json", json.dumps(report, indent=2)), ("gpu_check.md", markdown(report))):
-        with open(os.path.join(out, name + ".tmp"), "w") as f:
-            f.write(text)
-        os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
+        write_text(os.path.join(out, name), text)
 
 
 def markdown(report: dict) -> str:

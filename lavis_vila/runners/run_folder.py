@@ -17,10 +17,10 @@ import os
 import re
 from pathlib import Path
 
+from lavis_vila.atomic_files import is_temporary
 from lavis_vila.checkpoints import CheckpointError, load_checkpoint_file
 
 CHECKPOINT_NAME = re.compile(r"checkpoint_(\d+)\.pth")
-PARTIAL_NAME = re.compile(r".+\.tmp\.\d+")  # atomic_files' temporary name
 TRAINING_CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "config")
 
 
@@ -85,7 +85,7 @@ class ResumableFolder:
         checkpoints, ``config.json`` and the result files; nothing else in the folder is touched."""
         candidates = [*self.path.glob("checkpoint_*.pth.tmp.*"), *self.path.glob("*.json.tmp.*"),
                       *(self.path / "result").glob("*.json.tmp.*")]
-        return sorted(path for path in candidates if PARTIAL_NAME.fullmatch(path.name))
+        return sorted(path for path in candidates if is_temporary(path.name))
 
     def release(self) -> None:
         if self._lock is not None:
@@ -114,7 +114,9 @@ class ResumableFolder:
     def incompleteness(path: Path, epoch: int, model_config: dict):
         """Why ``path`` cannot be resumed (``None`` when it can); a foreign checkpoint is an error."""
         try:
-            checkpoint = load_checkpoint_file(str(path), "run.resume: auto")  # reads every byte
+            # Memory-mapped: the zip's structure is checked (a truncated file fails) without reading
+            # the weights, which the runner then loads once, onto its device.
+            checkpoint = load_checkpoint_file(str(path), "run.resume: auto", mmap=True)
         except CheckpointError as error:
             return f"it does not load completely ({error})"
         if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in TRAINING_CHECKPOINT_KEYS):
