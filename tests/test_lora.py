@@ -87,6 +87,9 @@ def test_t5_weights_stay_fp32_as_the_official_lora_run_and_compute_in_bf16(weigh
     model = build_model("vila_lora", "tiny", llm_precision="bf16", llm_weights_fp32=weights_fp32).eval()
     t5 = model.t5_model.base_model.model
     assert {p.dtype for n, p in t5.named_parameters() if ".lora_" not in n} == {weight_dtype}
+    if weights_fp32:  # the weights as loaded, never rounded through bf16 on the way
+        loaded = build_model("vila_lora", "tiny", llm_precision="fp32").t5_model.base_model.model.state_dict()
+        assert all(torch.equal(tensor, loaded[name]) for name, tensor in t5.state_dict().items() if ".lora_" not in name)
     outputs = []
     hook = t5.encoder.block[0].layer[1].DenseReluDense.wo.register_forward_hook(lambda m, a, out: outputs.append(out))
     model.predict_answers(tiny_batch(16))

@@ -116,7 +116,8 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
     """Frozen EVA ViT, trainable ``ln_vision``/Q-Former/queries/``t5_proj``, frozen Flan-T5.
 
     Precision as in LAVIS: ``vit_precision: fp16`` casts the ViT's Linear and Conv weights and
-    keeps its LayerNorms in fp32; ``llm_precision: bf16`` casts all of T5. Each backbone runs in
+    keeps its LayerNorms in fp32; ``llm_precision: bf16`` casts all of T5 (unless
+    ``llm_weights_fp32``: its weights stay as loaded, fp32, and compute in bf16). Each backbone runs in
     an autocast region of its own precision, so the model trains under LAVIS's fp16 ``run.amp``.
     ``llm_input_precision`` (default ``fp32``) is the dtype of T5's encoder input, [visual tokens ;
     embedded text]: fp32 is what CUDA's autocast gives the official code (concatenating fp16
@@ -161,6 +162,7 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
         t5_model: str = "google/flan-t5-xl",
         t5_tokenizer: str = None,
         llm_precision: str = "bf16",
+        llm_weights_fp32: bool = False,
         llm_input_precision: str = "fp32",
         max_txt_len: int = 128,
         max_output_txt_len: int = 32,
@@ -213,8 +215,8 @@ class VideoInstructModel(VisualTokens, LLMScoring, ConfiguredModel):
             random_init_seed=random_init_seed,
         )
         freeze(self.t5_model)
-        self.t5_model.to(DTYPES[llm_precision])
-        self.llm_compute_dtype = DTYPES[llm_precision]  # T5's autocast region
+        self.llm_compute_dtype = dtype_named("llm_precision", llm_precision)  # T5's autocast region
+        self.t5_model.to(torch.float32 if llm_weights_fp32 else self.llm_compute_dtype)  # its weights
         self.llm_input_dtype = dtype_named("llm_input_precision", llm_input_precision)
         with backbones.device_context(empty):
             self.t5_proj = nn.Linear(self.Qformer.config.hidden_size, self.t5_model.config.d_model)

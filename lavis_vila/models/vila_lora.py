@@ -8,7 +8,6 @@ adapters start as a zero update (``lora_B`` is zero-initialised), so a stage-2 i
 from ``tools.merge_weights`` holds none; checkpoints written in training hold them, under
 ``t5_model.base_model.model.<T5 module>.lora_{A,B}.default.weight`` (peft's names).
 """
-import torch
 
 from lavis_vila.models.backbones import device_context
 from lavis_vila.models.paths import model_config_paths
@@ -32,8 +31,7 @@ class ViLALoRA(ViLA):
     def __init__(self, *, lora_r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0.05,
                  lora_target_modules: tuple = ("q", "v"), llm_weights_fp32: bool = True, empty: bool = False,
                  **vila_kwargs):
-        super().__init__(empty=empty, **vila_kwargs)
-        self.t5_model.to(torch.float32 if llm_weights_fp32 else self.llm_compute_dtype)  # before the adapters join
+        super().__init__(empty=empty, llm_weights_fp32=llm_weights_fp32, **vila_kwargs)
         from peft import LoraConfig, TaskType, get_peft_model  # here: registering the models needs no peft
 
         lora = LoraConfig(
