@@ -51,15 +51,21 @@ def test_bucket_padding_appends_masked_pad_tokens_and_keeps_the_real_ones():
     tokenizer = build_model("vila_uniform", "tiny").t5_tokenizer
     texts = ["a short one", "a somewhat longer question about the video"]
     plain = tokenizer(texts, padding="longest", return_tensors="pt")
-    padded = BucketPadding(tokenizer)(texts, padding="longest", return_tensors="pt")
+    owner = torch.nn.Linear(1, 1).eval()
+    with torch.no_grad():
+        padded = BucketPadding(tokenizer, owner)(texts, padding="longest", return_tensors="pt")
     length = plain.input_ids.shape[1]
     assert padded.input_ids.shape[1] == bucket_length(length) > length
     assert torch.equal(padded.input_ids[:, :length], plain.input_ids)
     assert torch.equal(padded.attention_mask[:, :length], plain.attention_mask)
     assert (padded.input_ids[:, length:] == tokenizer.pad_token_id).all() and not padded.attention_mask[:, length:].any()
     # calls without padding="longest" (the answer prefix, SeViLA's frame prefixes) are the tokenizer's own
-    assert BucketPadding(tokenizer)("Frame 1: ", return_tensors="pt").input_ids.shape == \
-        tokenizer("Frame 1: ", return_tensors="pt").input_ids.shape
+    with torch.no_grad():
+        assert BucketPadding(tokenizer, owner)("Frame 1: ", return_tensors="pt").input_ids.shape == \
+            tokenizer("Frame 1: ", return_tensors="pt").input_ids.shape
+    # training (the owner in train mode, gradients recorded) sees the tokenizer's own padding
+    training = BucketPadding(tokenizer, owner.train())(texts, padding="longest", return_tensors="pt")
+    assert torch.equal(training.input_ids, plain.input_ids)
 
 
 def test_to_host_reads_several_tensors_back_with_one_sync():
@@ -98,7 +104,7 @@ def test_training_with_compile_on_compiles_nothing_and_gives_the_loss_of_compile
         loss.backward()
         assert STATS.graphs_compiled == graphs  # nothing compiled for training
         losses.append(loss.item())
-    assert losses[1] == pytest.approx(losses[0], rel=1e-5)  # the prompts are padded to a bucket, masked
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)  # training runs eager, on unpadded prompts
 
 
 # ---------------------------------------------------------------- compiled (slow)

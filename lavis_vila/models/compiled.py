@@ -67,13 +67,20 @@ def bucket_length(length: int) -> int:
     return bucket
 
 
+def runs_inference(model: torch.nn.Module) -> bool:
+    """Whether ``model`` runs inference: in eval mode, no gradient recorded (the compiled path's gate)."""
+    return not model.training and not torch.is_grad_enabled()
+
+
 class BucketPadding:
-    """A tokenizer whose ``padding="longest"`` batches are padded on to ``bucket_length``; every
-    other call and attribute is the tokenizer's own. Pad positions are masked, so the model's
+    """A tokenizer whose ``padding="longest"`` batches are padded on to ``bucket_length`` at
+    inference (``owner`` in eval mode, no gradient recorded), when the compiled graphs read them;
+    every other call and attribute is the tokenizer's own. Pad positions are masked, so the model's
     outputs at the real positions do not change."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, owner: torch.nn.Module):
         self.tokenizer = tokenizer
+        self.owner = owner
 
     def __getattr__(self, name):
         return getattr(self.tokenizer, name)
@@ -83,7 +90,7 @@ class BucketPadding:
 
     def __call__(self, *args, **kwargs):
         encoding = self.tokenizer(*args, **kwargs)
-        if kwargs.get("padding") != "longest" or kwargs.get("return_tensors") != "pt":
+        if kwargs.get("padding") != "longest" or kwargs.get("return_tensors") != "pt" or not runs_inference(self.owner):
             return encoding
         length = encoding["input_ids"].shape[1]
         extra = bucket_length(length) - length
@@ -163,7 +170,7 @@ class InferenceOnly:
         self.compiled = torch.compile(function, backend=counting_inductor(mode), dynamic=False)
 
     def __call__(self, *args, **kwargs):
-        if self.owner.training or torch.is_grad_enabled():
+        if not runs_inference(self.owner):
             return self.eager(*args, **kwargs)
         with _marked_compiled():
             return self.compiled(*args, **kwargs)
@@ -176,8 +183,8 @@ def compile_inference(model, mode):
     if mode is None or getattr(model, "compiled_mode", None) is not None:
         return model
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-    model.qformer_tokenizer = BucketPadding(model.qformer_tokenizer)
-    model.t5_tokenizer = BucketPadding(model.t5_tokenizer)
+    model.qformer_tokenizer = BucketPadding(model.qformer_tokenizer, model)
+    model.t5_tokenizer = BucketPadding(model.t5_tokenizer, model)
     model.vit_blocks = InferenceOnly(model.vit_blocks, mode, model)
     model._batched_frame_tokens = InferenceOnly(model._batched_frame_tokens, mode, model)
     if hasattr(model, "frame_prompter"):

@@ -25,7 +25,8 @@ class LLMScoring:
     logits are computed: ``lavis_vila.models.inference_styles``)."""
 
     def _t5_tokenize(self, texts, max_length: Optional[int], device):
-        """Left-truncated to ``max_length`` tokens; ``None``: not truncated."""
+        """Truncated to ``max_length`` tokens on the tokenizer's ``truncation_side`` (left for ViLA, right for
+        SeViLA's ``t5_truncation_side``); ``None``: not truncated."""
         return self.t5_tokenizer(
             list(texts), padding="longest", truncation=max_length is not None, max_length=max_length,
             return_tensors="pt",
