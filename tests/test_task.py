@@ -33,3 +33,22 @@ def test_temperature_schedule_follows_the_official_exponential_decay():
     assert gumbel_temperature(50 * 100, 100) == pytest.approx(0.01)
     assert gumbel_temperature(10 * 100, 100) == pytest.approx(0.01 ** 0.2)  # ~0.398 after 10 epochs
     assert gumbel_temperature(5, 10, start=2.0, end=0.5, epochs=1) == pytest.approx(1.0)
+
+
+def test_an_evaluation_whose_every_video_was_skipped_writes_metrics_over_no_questions(tmp_path, monkeypatch, caplog):
+    import json
+    import logging
+
+    from lavis.common.registry import registry
+
+    from lavis_vila.tasks.videoqa_mc import VideoQAMultipleChoiceTask
+
+    (tmp_path / "result").mkdir()
+    monkeypatch.setitem(registry.mapping["paths"], "result_dir", str(tmp_path / "result"))
+    monkeypatch.setitem(registry.mapping["paths"], "output_dir", str(tmp_path))
+    skipped = [{"qid": "Colour_val_00000", "skipped": "unreadable"}]
+    with caplog.at_level(logging.INFO):
+        metrics = VideoQAMultipleChoiceTask().after_evaluation(skipped, "val", 0)
+    assert metrics["total"] == 0 and metrics["skipped_eval_videos"] == 1
+    assert json.loads((tmp_path / "result" / "val_epoch0_metrics.json").read_text())["total"] == 0
+    assert "val epoch 0: accuracy 0.00 over 0 labelled questions" in caplog.text

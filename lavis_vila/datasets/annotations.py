@@ -124,18 +124,30 @@ def load_annotations(path: str, needs_question: bool = True, needs_answer: bool 
     return records
 
 
+def duplicate_qids(records: list, locations: list) -> List[tuple]:
+    """(qid, first location, later location) for every record whose qid (as text: ``1`` and ``"1"``
+    are one qid) an earlier one holds; results and metrics are keyed by it."""
+    first_seen, duplicates = {}, []
+    for record, location in zip(records, locations):
+        qid = str(record["qid"])
+        if qid in first_seen:
+            duplicates.append((qid, first_seen[qid], location))
+        first_seen.setdefault(qid, location)
+    return duplicates
+
+
 def load_all_annotations(paths: List[str], needs_question: bool = True, needs_answer: bool = True) -> List[dict]:
     """The records of every file in ``paths``, in order; a qid met twice (in one file or two) is an
     ``AnnotationError`` naming both places: results and metrics are keyed by qid, so one of the
     two would be dropped from them without a word."""
-    records, first_seen = [], {}
+    records, locations = [], []
     for path in paths:
-        for index, record in enumerate(load_annotations(path, needs_question, needs_answer)):
-            qid = str(record["qid"])
-            if qid in first_seen:
-                first_path, first_index = first_seen[qid]
-                raise AnnotationError(f"{path}: record {index} has qid {qid}, as record {first_index} of {first_path} "
-                                      f"does; qids must be unique (results and metrics are keyed by them)")
-            first_seen[qid] = (path, index)
-            records.append(record)
+        loaded = load_annotations(path, needs_question, needs_answer)
+        records += loaded
+        locations += [(path, index) for index in range(len(loaded))]
+    duplicates = duplicate_qids(records, locations)
+    if duplicates:
+        qid, (first_path, first_index), (path, index) = duplicates[0]
+        raise AnnotationError(f"{path}: record {index} has qid {qid}, as record {first_index} of {first_path} "
+                              f"does; qids must be unique (results and metrics are keyed by them)")
     return records

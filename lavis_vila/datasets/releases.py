@@ -13,7 +13,7 @@ SeViLA's preprocessing notebook (research/sevila_lavis.md A2).
 import json
 from typing import Callable, Dict
 
-from lavis_vila.datasets.annotations import AnnotationError, check_labelled_throughout, validate_record
+from lavis_vila.datasets.annotations import AnnotationError, check_labelled_throughout, duplicate_qids, validate_record
 from lavis_vila.datasets.custom_format import custom_format
 from lavis_vila.datasets.how2qa_hero import hero_how2qa, is_hero_csv
 from lavis_vila.datasets.release_rows import (Context, ReleaseError, ReleaseFormat, RowError, answer_field, as_int,
@@ -125,11 +125,7 @@ FORMATS: Dict[str, Callable[[str], ReleaseFormat]] = {  # dataset: input file ->
 
 
 def refuse_duplicate_ids(records: list, locations: list, input_path: str) -> None:
-    first_seen, duplicates = {}, []
-    for record, location in zip(records, locations):
-        if record["qid"] in first_seen:
-            duplicates.append(f"{first_seen[record['qid']]} and {location} (qid {record['qid']})")
-        first_seen.setdefault(record["qid"], location)
+    duplicates = [f"{first} and {later} (qid {qid})" for qid, first, later in duplicate_qids(records, locations)]
     if duplicates:
         raise ReleaseError(f"{input_path}: {len(duplicates)} question id(s) used twice, so results could not be "
                            f"joined to the release: {'; '.join(duplicates[:5])}")

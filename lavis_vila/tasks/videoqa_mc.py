@@ -252,9 +252,9 @@ class VideoQAMultipleChoiceTask(BaseTask):
         write_json(os.path.join(result_dir, f"{split_name}_epoch{epoch}_metrics.json"), metrics, indent=2)
         with open(os.path.join(output_dir, "evaluate.txt"), "a") as f:
             f.write(json.dumps({f"{split_name}_epoch{epoch}": metrics}) + "\n")
-        if metrics["labelled"]:
+        if metrics.get("note"):
+            logging.info("%s epoch %s: %s", split_name, epoch, metrics["note"])
+        else:
             logging.info("%s epoch %s: accuracy %.2f over %d labelled questions", split_name, epoch,
                          metrics["accuracy"], metrics["labelled"])
-        else:
-            logging.info("%s epoch %s: %s", split_name, epoch, metrics["note"])
         return metrics
