@@ -13,6 +13,7 @@ OFFICIAL_TO_OURS = {
     "fs.conv_gs.": "frame_prompter.score.",
     "dist_fc_bn.": "distiller.decoder.",
 }
+OURS_TO_OFFICIAL = {ours: official for official, ours in OFFICIAL_TO_OURS.items()}
 
 
 def _swap_prefix(name: str, prefixes: dict) -> str:
@@ -24,7 +25,7 @@ def _swap_prefix(name: str, prefixes: dict) -> str:
 
 def official_name(name: str) -> str:
     """The official code's name of our parameter ``name`` (itself where they agree)."""
-    return _swap_prefix(name, {ours: official for official, ours in OFFICIAL_TO_OURS.items()})
+    return _swap_prefix(name, OURS_TO_OFFICIAL)
 
 
 def official_prefixes_in(state_dict: dict) -> list:

@@ -17,7 +17,7 @@ node's own output shows the global batch (LAVIS's logger shows INFO on the main 
 import logging
 import math
 import os
-from typing import Mapping, NamedTuple, Optional
+from typing import Mapping, NamedTuple
 
 logger = logging.getLogger(__name__)
 
@@ -60,17 +60,16 @@ def warmup_iterations(warmup_samples: int, split: BatchSplit) -> int:
     return round(warmup_samples / split.samples_per_iteration)
 
 
-def apply_warmup(run, split: BatchSplit) -> Optional[int]:
-    """Set ``run.warmup_steps`` from ``run.warmup_samples`` (if given); return the samples warm-up covers."""
+def apply_warmup(run, split: BatchSplit) -> None:
+    """Set ``run.warmup_steps`` from ``run.warmup_samples`` (if given)."""
     samples = run.get("warmup_samples")
     if samples is None:
-        return None
+        return
     steps = warmup_iterations(int(samples), split)
     if run.get("warmup_steps") is not None and int(run.warmup_steps) != steps:
         raise ValueError(f"run.warmup_samples ({samples}) and run.warmup_steps ({run.warmup_steps}) are both set: "
                          f"warmup_steps follows from warmup_samples for the run's GPU count; drop one of them")
     run.warmup_steps = steps
-    return run.warmup_steps * split.samples_per_iteration
 
 
 def apply_global_batch(run, world_size: int) -> BatchSplit:

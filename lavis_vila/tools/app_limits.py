@@ -57,8 +57,9 @@ def check_request(tokenizer, question: str, options: Sequence[str], limits: Requ
 
 
 class BodyLimit:
-    """ASGI middleware: refuses (413) a request body over ``max_bytes``, by its Content-Length or
-    as it streams in; ``/upload`` is left to Gradio's own ``max_file_size``."""
+    """ASGI middleware: refuses (413) a request body whose Content-Length is over ``max_bytes``; one
+    streamed without a Content-Length is cut off once past ``max_bytes`` (the route then fails it,
+    with FastAPI's own 400), so no body is read whole. ``/upload`` is left to Gradio's ``max_file_size``."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Full-size speed comparison on one GPU with random weights (about 5 minutes on an H100 class GPU,
-# at most 8): FLOPs and aten ops on the meta device, then interleaved latency of every variant, with
-# the compiled rows (inductor, and CUDA graphs: reduce-overhead) beside the eager ones, at batch 1 and 8.
+# Full-size speed comparison on one GPU with random weights: FLOPs and aten ops on the meta device,
+# then interleaved latency of every variant (about 5 minutes on an H100 class GPU), then the compiled
+# rows (inductor, and CUDA graphs: reduce-overhead) beside the eager ones at batch 1 and 8, each run
+# bounded by COMPILED_TIMEOUT (600 s), so up to about 28 minutes in all.
 #   bash run_scripts/vila/bench_gpu.sh                    # flant5xl on cuda
 #   MODEL_TYPE=tiny bash run_scripts/vila/bench_gpu.sh    # tiny on CPU (what the tests run)
 # Writes $OUT/flops_<type>.json, $OUT/latency_<type>_<device>.json, $OUT/compiled_<type>_<device>_batch<B>.json
