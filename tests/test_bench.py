@@ -33,6 +33,7 @@ def test_bench_gpu_script_runs_tiny_on_cpu_and_writes_documented_json(tmp_path):
     for row in rows:
         assert ROW_KEYS <= set(row) and row["weights"] == "random"
         assert row["latency_ms_min"] <= row["latency_ms_median"] <= row["latency_ms_max"]
+        assert row["library_ms_per_video"] > 0 and row["device_ms_per_video"] is None  # --library-time, on a CPU
     flops = {r["model"] + r["mode"] + str(r["candidate_frames"]): r["flops"]
              for r in json.loads((tmp_path / "flops_tiny.json").read_text())}
     assert flops["sevila_baselineefficient32"] > flops["vilaefficient32"] > flops["vilaefficient8"] > 0
@@ -119,3 +120,32 @@ def test_full_size_flops_with_the_prompter_on_block_6_are_at_most_040_of_the_def
     assert by[("vila", "prompter_layer 6", 8)] < by[("vila", "efficient", 8)]
     # the question-reading prompter costs under a millionth of the 32 -> 4 model it selects for
     assert by[("component:prompter question_aware", "efficient", 32)] < 1e-6 * by[("vila", "efficient", 32)]
+
+
+def test_library_time_counts_matmuls_and_attention_but_not_element_wise_work():
+    from lavis_vila.experiments.library_time import is_library_op, library_ms
+    x = torch.randn(64, 64)
+    q = torch.randn(1, 2, 16, 8)
+    assert library_ms(lambda: (x * 2 + 1).relu().sum(), torch.device("cpu")) == (0.0, None)
+    library, on_device = library_ms(lambda: [x @ x for _ in range(4)], torch.device("cpu"))
+    assert library > 0 and on_device is None  # a CPU has no device time apart from the host's
+    assert library_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, q, q), torch.device("cpu"))[0] > 0
+    assert all(map(is_library_op, ["aten::addmm", "aten::_scaled_dot_product_flash_attention_for_cpu",
+                                   "aten::mkldnn_convolution", "mkldnn::_linear_pointwise", "aten::bmm"]))
+    assert not any(map(is_library_op, ["aten::add", "aten::_softmax", "aten::linear", "aten::matmul"]))
+
+
+def test_summary_bounds_a_compiled_row_by_its_library_time_and_the_table_shows_it():
+    def row(model, t, compile="eager", ms=10.0, mode="efficient", **extra):
+        return Row(model, mode, t, 2, 1, "cpu", "bf16", latency_ms_median=ms, latency_ms_min=ms,
+                   latency_ms_max=ms, compile=compile, **extra)
+
+    rows = [row("vila", 8, ms=12.0, library_ms_per_video=3.0), row("vila", 8, "default", ms=6.0, library_ms_per_video=4.0),
+            row("vila", 32), row("sevila_baseline", 32, ms=60.0), row("vila", 8, mode="official_style"),
+            row("component:vit", 8), row("component:llm", 2)]
+    lines = summary(rows).splitlines()
+    assert ("  vila(8->2) efficient compiled default: 4 ms a video in library calls (matmul, attention, convolution), "
+            "so eager / compiled cannot pass 3.00") in lines
+    table = format_table(rows).splitlines()
+    assert table[0].endswith("| host syncs/video | library ms/video |") and "device ms/video" not in table[0]
+    assert table[3].endswith("| - | - | 4 |") and table[4].endswith("| - |")

@@ -36,6 +36,7 @@ def test_gpu_check_dry_run_trains_evaluates_and_benches_and_writes_json_and_mark
                                                           ("sevila_baseline", "efficient"), ("vila", "official_style"),
                                                           ("component:vit", "efficient"), ("component:llm", "efficient")}
         assert all(r["dtype"] == "bf16" and r["batch_size"] == batch_size and r["latency_ms_median"] > 0 for r in rows)
+        assert all(r["library_ms_per_video"] > 0 for r in rows)  # where the time goes, for the GPU run to show
     compiled = {batch_size: {(r["model"], r["mode"], r["candidate_frames"], r["compile"])
                              for r in bench["rows"] if r["compile"] != "eager"} for batch_size, bench in benches.items()}
     # ViLA 8->4 eager, compiled and with CUDA graphs at batch 1, SeViLA 32->4 beside it; nothing compiled at batch 8

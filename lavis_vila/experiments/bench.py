@@ -15,7 +15,8 @@ With ``compile_modes`` (``--compile``), each of ``COMPILED_ROWS`` (or those ``--
 each mode, as a compiled twin sharing its weights (``models.compiled``). After the timing, one
 counted run of each row gives what decides a GPU's speed besides FLOPs, per video: aten ops (in
 a compiled row, those outside its graphs), kernels (a compiled row's graphs' kernels plus those
-ops), graphs, and host syncs (``op_counts``). ``flops`` counts FLOPs and aten ops on the meta
+ops), graphs, and host syncs (``op_counts``); with ``library_time`` (``--library-time``), one
+profiled run more gives the ms in library calls, the floor no compiler lowers (``library_time``). ``flops`` counts FLOPs and aten ops on the meta
 device instead, with no weights and no timing.
 """
 import copy
@@ -30,6 +31,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from lavis_vila.experiments.bench_report import Row
+from lavis_vila.experiments.library_time import library_ms
 from lavis_vila.experiments.machine import cpu_info
 from lavis_vila.experiments.op_counts import count_aten_ops, count_host_syncs
 from lavis_vila.models import build_model
@@ -247,6 +249,21 @@ def count_launch_costs(variant_list: list) -> None:
             variant.row.graphs_compiled_while_counting = STATS.graphs_compiled - compiled
 
 
+def measure_library_time(variant_list: list, device: torch.device) -> None:
+    """One profiled run of each variant: ms a video in library calls (and on a GPU, in any kernel)."""
+    for variant in variant_list:
+        try:
+            with torch.inference_mode():
+                library, on_device = library_ms(variant.run, device)
+        except RuntimeError as error:  # a GPU machine whose profiler (CUPTI) fails: the timed rows still count
+            print(f"note: --library-time stopped at {variant.row.model} {variant.row.mode} ({error}); "
+                  f"the rows keep their timings")
+            return
+        variant.row.library_ms_per_video = library / variant.row.batch_size
+        if on_device is not None:
+            variant.row.device_ms_per_video = on_device / variant.row.batch_size
+
+
 def count_flops(variant_list: list) -> None:
     for variant in variant_list:
         if variant.row.mode == "official_style":
@@ -261,7 +278,8 @@ def count_flops(variant_list: list) -> None:
 
 
 def run(model_type: str, device_name: str, dtype_name: str, batch_size: int = 1, repeats: int = 3, warmup: int = 1,
-        flops: bool = False, selected: int = 4, compile_modes: tuple = (), compiled_rows: tuple = COMPILED_ROWS) -> list:
+        flops: bool = False, selected: int = 4, compile_modes: tuple = (), compiled_rows: tuple = COMPILED_ROWS,
+        library_time: bool = False) -> list:
     """Every variant's ``Row``: timed on ``device_name`` (``dtype_name`` ``auto``: see above) and
     counted, or with ``flops`` its FLOPs and aten ops counted on the meta device in fp32, with no
     weights and no timing (and no compiled rows: nothing compiles for the meta device)."""
@@ -280,4 +298,6 @@ def run(model_type: str, device_name: str, dtype_name: str, batch_size: int = 1,
     else:
         time_variants(variant_list, repeats, warmup, device)
         count_launch_costs(variant_list)
+        if library_time:
+            measure_library_time(variant_list, device)
     return [v.row for v in variant_list]

@@ -10,7 +10,8 @@ Steps, each recorded in ``OUT/gpu_check.json`` and ``OUT/gpu_check.md`` as soon 
   b. evaluate ``eval_samples`` validation questions (each training run evaluates its val split);
   c. ``tools.bench`` in bf16 at batch 1 and 8 (every variant and the component rows); at batch 1
      ViLA 8->4 compiled beside them too: ``torch.compile`` (inductor) and CUDA graphs
-     (``reduce-overhead``), each with its kernels, graphs and host syncs a video.
+     (``reduce-overhead``), each with its kernels, graphs and host syncs a video; every row with
+     its ms a video in library calls and in any kernel (``--library-time``).
 
 Full size is the ``flant5xl`` architecture with random weights (the machine is offline) and
 prompts tokenized by the shipped tiny tokenizers. The data is a generated ``keyframe_qa``.
@@ -127,7 +128,7 @@ def bench(batch_size: int, out: str, settings: Settings) -> dict:
     json_path = os.path.join(out, f"bench_batch{batch_size}.json")
     command = [sys.executable, "-m", "lavis_vila.tools.bench", "--model-type", "tiny" if settings.dry_run else "flant5xl",
                "--device", "cpu" if settings.dry_run else "cuda", "--dtype", "bf16", "--batch-size", str(batch_size),
-               "--repeats", "3", "--warmup", "1", "--out", json_path]
+               "--repeats", "3", "--warmup", "1", "--library-time", "--out", json_path]
     if COMPILED_ROWS_CHECKED[batch_size]:
         command += ["--compile", *COMPILE_MODES, "--compile-rows", *COMPILED_ROWS_CHECKED[batch_size]]
     result = run_logged(command, os.path.join(out, f"bench_batch{batch_size}.log"), settings.timeout)

@@ -3,6 +3,7 @@
     python -m lavis_vila.tools.bench --model-type tiny --repeats 3 --out bench.json
     python -m lavis_vila.tools.bench --model-type flant5xl --flops          # meta device, no timing
     python -m lavis_vila.tools.bench --model-type tiny --selected-frames 2 --compile --threads 1   # + compiled rows
+    python -m lavis_vila.tools.bench --model-type tiny --compile --library-time     # + ms in matmul/attention/conv calls
     python -m lavis_vila.tools.bench --model-type flant5xl --device cuda --compile default reduce-overhead
 """
 import argparse
@@ -35,6 +36,9 @@ def main(argv=None):
                              f"(torch.compile, inductor) in each MODE ({', '.join(MODES)}; none given: default)")
     parser.add_argument("--compile-rows", nargs="+", choices=COMPILED_ROWS, default=list(COMPILED_ROWS),
                         help="which rows --compile compiles: vila 8->K, with the early prompter_layer, sevila_baseline 32->K")
+    parser.add_argument("--library-time", action="store_true",
+                        help="one profiled run more per row: ms a video in library calls (matmul, attention, "
+                             "convolution), which bound what compiling can gain; on a GPU also ms in any kernel")
     parser.add_argument("--threads", type=int, help="torch threads (1: the single-threaded launch-overhead comparison)")
     parser.add_argument("--out", metavar="JSON", help="write the rows as JSON")
     args = parser.parse_args(argv)
@@ -44,7 +48,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     compile_modes = [] if args.compile is None else args.compile or ["default"]
     rows = run(args.model_type, args.device, args.dtype, args.batch_size, args.repeats, args.warmup, args.flops,
-               args.selected_frames, compile_modes, tuple(args.compile_rows))
+               args.selected_frames, compile_modes, tuple(args.compile_rows), args.library_time)
     print(format_table(rows))
     print(summary(rows))
     if args.out:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Full-size speed comparison on one GPU with random weights: FLOPs and aten ops on the meta device,
 # then interleaved latency of every variant (about 5 minutes on an H100 class GPU), then the compiled
-# rows (inductor, and CUDA graphs: reduce-overhead) beside the eager ones at batch 1 and 8, each run
+# rows (inductor, and CUDA graphs: reduce-overhead) beside the eager ones at batch 1 and 8, with the ms
+# each row spends in library calls and in any GPU kernel (--library-time), each run
 # bounded by COMPILED_TIMEOUT (600 s), so up to about 28 minutes in all.
 #   bash run_scripts/vila/bench_gpu.sh                    # flant5xl on cuda
 #   MODEL_TYPE=tiny bash run_scripts/vila/bench_gpu.sh    # tiny on CPU (what the tests run)
@@ -21,10 +22,10 @@ mkdir -p "$OUT"
   if [ "$DEVICE" = cuda ]; then nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; fi
   timeout 120 "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --flops --out "$OUT/flops_$MODEL_TYPE.json"
   timeout 360 "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --device "$DEVICE" --dtype auto \
-    --repeats "${REPEATS:-5}" --warmup 2 --out "$OUT/latency_${MODEL_TYPE}_$DEVICE.json"
+    --repeats "${REPEATS:-5}" --warmup 2 --library-time --out "$OUT/latency_${MODEL_TYPE}_$DEVICE.json"
   for batch in ${COMPILED_BATCHES-1 8}; do
     timeout "${COMPILED_TIMEOUT:-600}" "$PYTHON" -m lavis_vila.tools.bench --model-type "$MODEL_TYPE" --device "$DEVICE" \
-      --dtype auto --batch-size "$batch" --repeats "${REPEATS:-5}" --warmup 2 --compile ${COMPILE_MODES:-default reduce-overhead} \
+      --dtype auto --batch-size "$batch" --repeats "${REPEATS:-5}" --warmup 2 --library-time --compile ${COMPILE_MODES:-default reduce-overhead} \
       --out "$OUT/compiled_${MODEL_TYPE}_${DEVICE}_batch$batch.json"
   done
 } 2>&1 | grep -v -i -E "warn|custom_(fwd|bwd)" | tee "$OUT/bench_$MODEL_TYPE.md"
