@@ -97,6 +97,7 @@ def test_summary_compares_each_compiled_row_with_its_eager_row():
                 latency_ms_max=2.0)]
     lines = summary(rows).splitlines()
     assert "  vila(8->2) efficient eager / compiled default = 4.00" in lines
+    assert "  sevila_baseline(32->2) / vila(8->2)  = 5.00" in lines  # the rows' K, not a literal 4
     assert "  vila(8->2) efficient compiled default: 300 kernels a video in 4 graphs / 900 eager aten ops = 0.333" in lines
     assert "| vila | efficient | default | 8->2 | 3.0 (3.0-3.0) | 20.00x faster | - | - | 40 | 300 | 1 |" in format_table(rows)
 
@@ -109,6 +110,8 @@ def test_tiny_bench_with_compile_flag_parses_and_builds_the_compiled_twins():
     assert getattr(models["vila_8"], "compiled_mode", None) is None  # the eager row stays eager
     assert models["vila_8@default"].frame_prompter is not models["vila_8"].frame_prompter
     assert models["vila_8@default"].frame_prompter.pool.weight is models["vila_8"].frame_prompter.pool.weight
+    from lavis_vila.experiments.bench import prompters
+    assert {p.num_selected_frames for p in prompters(models["vila_8"], torch.device("cpu"), torch.float32).values()} == {2}
 
 
 @pytest.mark.slow

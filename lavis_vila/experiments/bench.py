@@ -170,15 +170,16 @@ def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.d
         Variant(row("component:vit", "efficient", 8, 8), lambda: shared.encode_frames(video[:, :8])),
         Variant(row("component:llm", "efficient", k, k),
                 lambda: shared.option_scores(visual_tokens, text["qa_input"], text["num_option"])),
-        *[Variant(row(f"component:prompter {name}", "efficient", 32, 4), run_prompter(prompter, shared, batch_size))
+        *[Variant(row(f"component:prompter {name}", "efficient", 32, k), run_prompter(prompter, shared, batch_size))
           for name, prompter in prompters(shared, device, dtype).items()],
     ]
 
 
 def prompters(model, device: torch.device, dtype: torch.dtype) -> dict:
-    """Each Frame-Prompter for 32 -> 4 at ``model``'s sizes, with random weights."""
+    """Each Frame-Prompter for 32 -> K (``model``'s) at ``model``'s sizes, with random weights."""
     common = dict(num_tokens=model.visual_encoder.patch_embed.num_patches + 1,
-                  vision_width=model.visual_encoder.num_features, num_candidate_frames=32, num_selected_frames=4,
+                  vision_width=model.visual_encoder.num_features, num_candidate_frames=32,
+                  num_selected_frames=model.num_selected_frames,
                   question_dim=model.Qformer.config.hidden_size)
     return {name: build_prompter(name, {}, **common).to(device=device, dtype=dtype).eval() for name in PROMPTERS}
 

@@ -95,16 +95,17 @@ def summary(rows: list) -> str:
     metric = "latency_ms_median" if rows[0].latency_ms_median is not None else "flops"
     value = lambda r: getattr(r, metric)  # noqa: E731
     sevila, vila8, vila32 = find("sevila_baseline", "efficient", 32), find("vila", "efficient", 8), find("vila", "efficient", 32)
-    parts = value(find("component:vit", "efficient", 8)) + value(find("component:llm", "efficient", vila8.selected_frames))
+    k = vila8.selected_frames
+    parts = value(find("component:vit", "efficient", 8)) + value(find("component:llm", "efficient", k))
     return "\n".join([
         f"by {metric}:",
-        f"  sevila_baseline(32->4) / vila(8->4)  = {value(sevila) / value(vila8):.2f}",
-        f"  sevila_baseline(32->4) / vila(32->4) = {value(sevila) / value(vila32):.2f}",
-        f"  vila(8->4) / (ViT on 8 frames + LLM encoder pass and decoder step) = {value(vila8) / parts:.3f}",
-    ] + ([f"  vila(8->4) official_style / efficient = {value(official) / value(vila8):.2f}"]
+        f"  sevila_baseline(32->{k}) / vila(8->{k})  = {value(sevila) / value(vila8):.2f}",
+        f"  sevila_baseline(32->{k}) / vila(32->{k}) = {value(sevila) / value(vila32):.2f}",
+        f"  vila(8->{k}) / (ViT on 8 frames + LLM encoder pass and decoder step) = {value(vila8) / parts:.3f}",
+    ] + ([f"  vila(8->{k}) official_style / efficient = {value(official) / value(vila8):.2f}"]
          if value(official := find("vila", "official_style", 8)) else [])
-      + [f"  vila(32->4) {r.mode} / vila(32->4) = {value(r) / value(vila32):.2f}; "
-         f"sevila_baseline(32->4) / vila(8->4) {r.mode} = {value(sevila) / value(find('vila', r.mode, 8)):.2f}"
+      + [f"  vila(32->{k}) {r.mode} / vila(32->{k}) = {value(r) / value(vila32):.2f}; "
+         f"sevila_baseline(32->{k}) / vila(8->{k}) {r.mode} = {value(sevila) / value(find('vila', r.mode, 8)):.2f}"
          for r in rows if r.mode.startswith("prompter_layer") and r.candidate_frames == 32]
       + compiled_summary(rows, metric))
 
