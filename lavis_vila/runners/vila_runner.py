@@ -22,7 +22,7 @@ What it changes, and why (see research/sevila_lavis.md B5):
   the scheduled learning rate of those parameters (LAVIS's ``runner_base`` ignores it); a prefix
   that applies to no trainable parameter is an error;
 - a run that would train nothing (``run.max_epoch`` 0, a training split smaller than one batch)
-  is an error saying so, before training starts.
+  is an error saying so, before any checkpoint to resume is chosen or read.
 """
 import datetime
 import logging
@@ -193,11 +193,12 @@ class VilaRunner(RunnerBase):
     def _train(self):
         start_time = time.time()
         self.best_agg_metric, self.best_epoch = 0.0, 0
-        resume_from = None if self.evaluate_only else self.resume_ckpt_path or self.checkpoint_to_resume()
-        if resume_from:
-            self._load_checkpoint(resume_from)
+        resume_from = None
         if not self.evaluate_only:
             self.check_something_to_train()
+            resume_from = self.resume_ckpt_path or self.checkpoint_to_resume()
+        if resume_from:
+            self._load_checkpoint(resume_from)
         self.log_config()
         if resume_from:
             self.log_stats({"from": str(resume_from), "next_epoch": self.start_epoch}, "resumed")
