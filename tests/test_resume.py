@@ -187,6 +187,33 @@ def test_resume_auto_and_a_resume_checkpoint_together_are_an_error(data_dir, tmp
     assert "run.resume: auto and run.resume_ckpt_path (x.pth) are both set" in result.stderr
 
 
+def without_trainable_weights(checkpoint, path):
+    """A copy of the training checkpoint ``checkpoint`` at ``path`` whose weights are all left out."""
+    loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    torch.save({**loaded, "model": {}}, path)
+    return path
+
+
+def test_an_unusable_resume_checkpoint_chosen_by_resume_auto_is_an_error_naming_resume_auto_and_the_folder(
+        data_dir, tmp_path, uninterrupted):
+    out = tmp_path / "run"
+    out.mkdir()
+    chosen = without_trainable_weights(uninterrupted[0] / "checkpoint_0.pth", out / "checkpoint_0.pth")
+    result = launch_in_process("lavis_vila.train", arguments(data_dir, out))
+    assert result.returncode == 1
+    assert f"run.resume: auto (newest checkpoint in {out}): '{chosen}' lacks trainable parameters" in result.stderr
+
+
+def test_an_unusable_resume_checkpoint_set_in_resume_ckpt_path_is_an_error_naming_that_key(
+        data_dir, tmp_path, uninterrupted):
+    chosen = without_trainable_weights(uninterrupted[0] / "checkpoint_0.pth", tmp_path / "checkpoint_0.pth")
+    result = launch_in_process("lavis_vila.train", arguments(
+        data_dir, tmp_path / "out", "run.resume=off", f"run.resume_ckpt_path={chosen}"))
+    assert result.returncode == 1
+    assert f"run.resume_ckpt_path: '{chosen}' lacks trainable parameters" in result.stderr
+    assert "run.resume: auto" not in result.stderr
+
+
 @pytest.mark.slow  # five interpreters start: 13 s on 2 idle cores, over 30 s on busy ones
 def test_torchrun_max_restarts_finishes_a_run_whose_worker_was_killed_once_resuming_by_itself(data_dir, tmp_path):
     out, flag = tmp_path / "run", tmp_path / "killed"

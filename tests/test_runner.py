@@ -50,6 +50,24 @@ def test_max_epoch_zero_is_an_error_not_an_evaluation_of_a_random_model(small_da
     assert written_files(tmp_path) == []  # no val_epoch-1 results
 
 
+@pytest.mark.parametrize("resume", ["run.resume_ckpt_path", "run.resume=auto"])
+def test_a_run_that_would_train_nothing_stops_before_reading_a_checkpoint_to_resume(small_data, tmp_path, monkeypatch,
+                                                                                     resume):
+    from lavis_vila.runners import run_folder, vila_runner
+
+    checkpoint = tmp_path / "out" / "checkpoint_0.pth"  # what either setting would resume from
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"a multi-GB checkpoint")
+    read = []
+    for module in (run_folder, vila_runner):
+        monkeypatch.setattr(module, "load_checkpoint_file", lambda source, *args, **kwargs: read.append(source))
+    option = f"run.resume_ckpt_path={checkpoint}" if resume == "run.resume_ckpt_path" else resume
+    result = train(small_data, checkpoint.parent, "run.max_epoch=0", option)
+    assert result.returncode == 1
+    assert "run.max_epoch is 0: this run would train nothing" in result.stderr
+    assert read == []
+
+
 def test_a_training_split_smaller_than_one_batch_is_an_error_naming_its_size_and_the_batch(small_data, tmp_path):
     result = train(small_data, tmp_path, "run.batch_size_train=9")
     assert result.returncode == 1

@@ -66,7 +66,7 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(malicious, tmp_path):
     data = generate(str(tmp_path / "kq"), seed=2, num_train=8, num_val=4)
     result = launch_in_process("lavis_vila.train", [
         "--cfg-path", TRAIN_CFG, "--options", f"datasets.keyframe_qa.data_dir={data}",
-        f"run.output_dir={tmp_path / 'out'}", f"run.resume_ckpt_path={path}"])
+        f"run.output_dir={tmp_path / 'out'}", "run.batch_size_train=4", f"run.resume_ckpt_path={path}"])
     assert result.returncode != 0
     assert f"run.resume_ckpt_path: refused to load '{path}'" in result.stderr
     assert not marker.exists()

@@ -22,7 +22,7 @@ What it changes, and why (see research/sevila_lavis.md B5):
   the scheduled learning rate of those parameters (LAVIS's ``runner_base`` ignores it); a prefix
   that applies to no trainable parameter is an error;
 - a run that would train nothing (``run.max_epoch`` 0, a training split smaller than one batch)
-  is an error saying so, before training starts.
+  is an error saying so, before any checkpoint to resume is chosen or read.
 """
 import datetime
 import logging
@@ -193,11 +193,12 @@ class VilaRunner(RunnerBase):
     def _train(self):
         start_time = time.time()
         self.best_agg_metric, self.best_epoch = 0.0, 0
-        resume_from = None if self.evaluate_only else self.resume_ckpt_path or self.checkpoint_to_resume()
-        if resume_from:
-            self._load_checkpoint(resume_from)
+        resume_from, chosen_by = None, None
         if not self.evaluate_only:
             self.check_something_to_train()
+            resume_from, chosen_by = self.checkpoint_and_its_setting()
+        if resume_from:
+            self._load_checkpoint(resume_from, chosen_by)
         self.log_config()
         if resume_from:
             self.log_stats({"from": str(resume_from), "next_epoch": self.start_epoch}, "resumed")
@@ -241,6 +242,16 @@ class VilaRunner(RunnerBase):
                 f"the training split has {len(dataset)} records, fewer than one batch of run.batch_size_train "
                 f"{run.batch_size_train} per process x {get_world_size()} process(es) (a training batch is never "
                 f"partial): this run would train nothing. Lower run.batch_size_train (or run.global_batch_size).")
+
+    def checkpoint_and_its_setting(self):
+        """The checkpoint this training continues from and the setting that chose it, which its errors
+        name; ``(None, None)`` for a fresh start."""
+        if self.resume_ckpt_path:
+            return self.resume_ckpt_path, "run.resume_ckpt_path"
+        chosen = self.checkpoint_to_resume()
+        if chosen is None:
+            return None, None
+        return chosen, f"run.resume: auto (newest checkpoint in {self.output_dir})"
 
     def checkpoint_to_resume(self):
         """``run.resume: auto``: the newest complete checkpoint in the run folder, chosen by the main
@@ -294,17 +305,19 @@ class VilaRunner(RunnerBase):
         checkpoint = load_checkpoint_file(path, "checkpoint_best")
         return self.load_trainable_weights(model, checkpoint["model"], path)
 
-    def _load_checkpoint(self, url_or_filename):
+    def _load_checkpoint(self, url_or_filename, chosen_by: str):
         """Resume: weights, optimizer, scaler, the next epoch and the best metric of the epochs before
-        the checkpoint's own (whose validation ``train`` runs again)."""
+        the checkpoint's own (whose validation ``train`` runs again). ``chosen_by``, the setting that
+        chose the file (``run.resume_ckpt_path`` or ``run.resume: auto (...)``), is named in its errors."""
         if not os.path.isfile(url_or_filename):
-            raise FileNotFoundError(f"run.resume_ckpt_path: no checkpoint file at {url_or_filename}")
-        checkpoint = load_checkpoint_file(url_or_filename, "run.resume_ckpt_path", map_location=self.device)
+            raise FileNotFoundError(f"{chosen_by}: no checkpoint file at {url_or_filename}")
+        checkpoint = load_checkpoint_file(url_or_filename, chosen_by, map_location=self.device)
         missing = [key for key in ("model", "optimizer", "epoch") if key not in checkpoint]
         if missing:
-            raise CheckpointError(f"run.resume_ckpt_path: '{url_or_filename}' is not a training checkpoint written "
+            raise CheckpointError(f"{chosen_by}: '{url_or_filename}' is not a training checkpoint written "
                                   f"by this runner (no {missing}); to start from its weights use model.finetuned")
-        self.load_trainable_weights(self.unwrap_dist_model(self.model), checkpoint["model"], url_or_filename)
+        self.load_trainable_weights(self.unwrap_dist_model(self.model), checkpoint["model"],
+                                    f"{chosen_by}: '{url_or_filename}'")
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scaler and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
