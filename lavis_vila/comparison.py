@@ -1,7 +1,8 @@
 """Paired comparison of two evaluations on the same questions, and of one run with a published number.
 
 An evaluation writes one record per question (``result/<split>_epoch<N>.json``: ``qid``,
-``prediction``, ``answer``; ``label`` is read where ``answer`` is absent). Two runs are matched by
+``prediction``, ``answer``; ``label`` is read where ``answer`` is absent; ``lavis_vila.result_files``
+reads them). Two runs are matched by
 qid; a question counts once, as right or wrong in each run. The statistics are SciPy's (a LAVIS
 dependency):
 
@@ -32,52 +33,7 @@ SIGNIFICANCE = 0.05
 
 
 class ComparisonError(ValueError):
-    """Input that cannot be compared: the message names the file or folder, and the record."""
-
-
-def result_file(path) -> Path:
-    """The per-question result file at ``path``: the file itself, or the one in an evaluation folder
-    (the folder, its ``result/`` or ``*/result/``). Among several, the one ``*_epochbest.json`` (what
-    ``lavis_vila.evaluate`` writes; a training run's best epoch); otherwise an error lists them."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise ComparisonError(f"{path}: no such file or folder")
-    found = sorted({f for pattern in ("*_epoch*.json", "result/*_epoch*.json", "*/result/*_epoch*.json")
-                    for f in path.glob(pattern) if not f.name.endswith("_metrics.json")})
-    best = [f for f in found if f.name.endswith("_epochbest.json")]
-    if len(found) == 1 or len(best) == 1:
-        return (best or found)[0]
-    if not found:
-        raise ComparisonError(f"{path}: no per-question result file (result/<split>_epoch<N>.json) in this folder")
-    raise ComparisonError(f"{path}: {len(found)} result files, {len(best)} of them *_epochbest.json: "
-                          + ", ".join(str(f.relative_to(path)) for f in found) + "; pass one of them")
-
-
-def read_results(path, labels_required: bool = True) -> Tuple[Path, List[dict]]:
-    """(the result file, its records), each checked for ``qid``, ``prediction`` and ``answer`` (or ``label``);
-    an unlabelled split's rows (``answer`` null) are refused unless ``labels_required`` is False."""
-    file = result_file(path)
-    try:
-        records = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ComparisonError(f"{file}: not a JSON result file ({error})") from None
-    if not isinstance(records, list):
-        raise ComparisonError(f"{file}: a result file is a JSON list of per-question records")
-    seen = set()
-    for index, record in enumerate(records):
-        if not isinstance(record, dict) or "qid" not in record or "prediction" not in record:
-            raise ComparisonError(f"{file}: record {index} needs a qid and a prediction: {str(record)[:200]}")
-        if "answer" not in record and "label" not in record:
-            raise ComparisonError(f"{file}: record {index} (qid {record['qid']}) has no answer (or label)")
-        if labels_required and record.get("answer", record.get("label")) is None:
-            raise ComparisonError(f"{file}: record {index} (qid {record['qid']}) is unlabelled (answer null): "
-                                  f"there are no labels to compare against")
-        if record["qid"] in seen:
-            raise ComparisonError(f"{file}: record {index}: qid {record['qid']} appears twice")
-        seen.add(record["qid"])
-    return file, records
+    """Runs that cannot be compared, or a published accuracy that cannot be read: the message says which."""
 
 
 def outcomes(records: List[dict]) -> Dict[str, Tuple[str, bool]]:

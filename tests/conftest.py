@@ -10,6 +10,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from pathlib import Path  # noqa: E402
 
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -47,6 +49,16 @@ def tiny_batch(model_frames: int, batch_size: int = 2, image_size: int = 32, num
         "qa_output": [f"Option {'ABCDE'[i % num_option]}" for i in range(batch_size)],
         "num_option": [num_option] * batch_size,
     }
+
+
+def write_solid_video(path: Path, width: int, height: int, num_frames: int = 2) -> Path:
+    """An mp4 of ``num_frames`` solid grey frames of ``width`` x ``height``, written with OpenCV as
+    keyframe_qa writes its clips: small on disk whatever its frame size."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (width, height))
+    for number in range(num_frames):
+        writer.write(np.full((height, width, 3), 60 * number, np.uint8))
+    writer.release()
+    return path
 
 
 def train_step(model, optimizer, batch) -> float:

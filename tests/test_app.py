@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from conftest import CORRUPTED, PANCAKE, REPO_ROOT
+from conftest import CORRUPTED, PANCAKE, REPO_ROOT, write_solid_video
 
 pytestmark = pytest.mark.slow
 
@@ -137,11 +137,13 @@ def peak_memory_mb(process: subprocess.Popen) -> float:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
 
 
-def test_oversized_questions_options_and_option_counts_are_refused_each_with_a_message_within_the_memory_bound(
-        client, app_process):
+def test_oversized_questions_options_option_counts_and_frames_are_refused_each_with_a_message_within_the_memory_bound(
+        client, app_process, tmp_path):
     ask_api(client)  # the model's first answer allocates what every later one reuses
     before = peak_memory_mb(app_process)
     refusals = [
+        (dict(video=write_solid_video(tmp_path / "huge.mp4", 4200, 2200)),  # small on disk: within the upload limit
+         r"The video's frames are 4,200 x 2,200 pixels; at most 8,847,360 pixels a frame: scale it down"),
         (dict(question="x" * 100_000), r"The question has 100,000 characters; at most 1,000"),
         (dict(options=["y" * 20_000] * 2), r"Option 1 has 20,000 characters; at most 500\. Option 2 has 20,000"),
         (dict(options=[str(i) for i in range(50)]), r"Give 2 to 5 options \(got 50\)"),
@@ -151,6 +153,7 @@ def test_oversized_questions_options_and_option_counts_are_refused_each_with_a_m
         with pytest.raises(AppError, match=message):
             ask_api(client, **request)
     assert ask_api(client, question="w" * 400, options=["o"] * 5)["answer"] == "o"  # within every limit
+    assert ask_api(client, video=write_solid_video(tmp_path / "4k.mp4", 4096, 2160))["answer"] in OPTIONS
     assert peak_memory_mb(app_process) - before < MEMORY_BOUND_MB
     assert ask_api(client)["answer"] in OPTIONS
 

@@ -3,10 +3,10 @@ import re
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import PANCAKE, REPO_ROOT, write_solid_video
 from lavis_vila.inference import InputError
 from lavis_vila.models.backbones import build_t5_tokenizer
-from lavis_vila.tools.app_limits import RequestLimits, check_request
+from lavis_vila.tools.app_limits import RequestLimits, check_request, check_video
 
 LIMITS = RequestLimits()
 
@@ -54,6 +54,19 @@ def test_a_prompt_over_max_prompt_tokens_is_refused_naming_its_token_count(token
         check_request(tokenizer, "w" * 200, ["a", "b"], limits)
 
 
+def test_a_video_whose_frames_are_over_max_video_pixels_is_refused_naming_its_frame_size(tmp_path):
+    video = write_solid_video(tmp_path / "huge.mp4", 4200, 2200)  # 9,240,000 pixels a frame
+    with pytest.raises(InputError, match=r"^The video's frames are 4,200 x 2,200 pixels; at most 8,847,360 "
+                                         r"pixels a frame: scale it down\.$"):
+        check_video(str(video), LIMITS)
+
+
+def test_a_video_within_max_video_pixels_no_video_and_a_file_opencv_cannot_open_are_left_to_decoding(tmp_path):
+    (tmp_path / "garbage.mp4").write_bytes(b"not a video")
+    for video in (str(PANCAKE), None, str(tmp_path / "garbage.mp4"), str(tmp_path / "missing.mp4")):
+        check_video(video, LIMITS)
+
+
 def test_docs_app_md_states_the_limits_the_code_applies():
     page = (REPO_ROOT / "docs" / "app.md").read_text()
     table = {row.split("|")[1].strip(): row.split("|")[2].strip() for row in page.splitlines() if row.startswith("| ")}
@@ -62,4 +75,5 @@ def test_docs_app_md_states_the_limits_the_code_applies():
     assert table["each option"] == f"{LIMITS.max_option_chars} characters"
     assert re.match(rf"{LIMITS.max_prompt_tokens} T5 tokens", table["the prompt (template, question, options)"])
     assert table["any other request's body"] == f"{LIMITS.max_body_kb // 1024} MB"
+    assert table["a video's frame"].startswith(f"{LIMITS.max_video_pixels:,} pixels (4096 x 2160)")
     assert f"[--max-queue {LIMITS.max_queue}]" in page

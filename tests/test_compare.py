@@ -1,4 +1,4 @@
-"""lavis_vila.comparison and tools.compare: two evaluations paired by qid, one against a published number."""
+"""lavis_vila.comparison, lavis_vila.result_files and tools.compare: two evaluations paired by qid, one against a published number."""
 import json
 from math import comb
 
@@ -12,11 +12,10 @@ from lavis_vila.comparison import (
     comparison_report,
     mcnemar_p,
     paired,
-    read_results,
     reference_accuracy,
-    result_file,
 )
 from lavis_vila.experiments.report import paired_figures, paired_table
+from lavis_vila.result_files import ResultFileError, read_results, result_file
 from lavis_vila.tools import compare as compare_tool
 
 
@@ -115,22 +114,22 @@ def test_a_folder_gives_its_one_result_file_or_its_best_epochs_and_an_error_nami
     write(job / "result" / "val_epoch0.json", [])
     assert result_file(tmp_path / "eval") == best  # a training run's folder: its best epoch
     write(job / "result" / "test_epochbest.json", [])
-    with pytest.raises(ComparisonError, match=r"eval: 3 result files, 2 of them \*_epochbest.json: .*test_epochbest.json.*pass one"):
+    with pytest.raises(ResultFileError, match=r"eval: 3 result files, 2 of them \*_epochbest.json: .*test_epochbest.json.*pass one"):
         result_file(tmp_path / "eval")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ComparisonError, match=r"empty: no per-question result file"):
+    with pytest.raises(ResultFileError, match=r"empty: no per-question result file"):
         result_file(tmp_path / "empty")
 
 
 def test_a_bad_record_is_an_error_naming_the_file_and_the_record(tmp_path):
     path = write(tmp_path / "r.json", [{"qid": "a", "prediction": 1, "answer": 1}, {"qid": "b", "answer": 1}])
-    with pytest.raises(ComparisonError, match=r"r.json: record 1 needs a qid and a prediction"):
+    with pytest.raises(ResultFileError, match=r"r.json: record 1 needs a qid and a prediction"):
         read_results(path)
     write(path, [{"qid": "a", "prediction": 1, "label": 1}, {"qid": "a", "prediction": 1, "label": 0}])
-    with pytest.raises(ComparisonError, match=r"r.json: record 1: qid a appears twice"):
+    with pytest.raises(ResultFileError, match=r"r.json: record 1: qid a appears twice"):
         read_results(path)
     write(path, [{"qid": "a", "prediction": 1}])
-    with pytest.raises(ComparisonError, match=r"r.json: record 0 \(qid a\) has no answer \(or label\)"):
+    with pytest.raises(ResultFileError, match=r"r.json: record 0 \(qid a\) has no answer \(or label\)"):
         read_results(path)
 
 

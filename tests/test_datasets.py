@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -257,3 +258,16 @@ def test_a_missing_how2qa_video_names_the_file_looked_for_and_the_layout_expecte
     with pytest.raises(VideoDecodeError, match="how2_vid_mapping.json") as error:
         dataset[0]
     assert f"looked for {tmp_path / 'videos' / '25848.mp4'}" in str(error.value) and "[qid HOW2QA_30351]" in str(error.value)
+
+
+def test_a_present_how2qa_video_is_looked_up_no_more_often_than_any_other_video(tmp_path, test_videos, monkeypatch):
+    path = write(tmp_path, [{**RECORD, "qid": "HOW2QA_30351", "video": "flipping_a_pancake.mkv"}])
+    processor = VideoEvalProcessor(image_size=32, num_frames=4)
+    lookups = []
+    isfile = os.path.isfile
+    monkeypatch.setattr(os.path, "isfile", lambda name: lookups.append(name) or isfile(name))
+    MCVideoQADataset(processor, None, str(test_videos), [path])[0]
+    plain = len(lookups)
+    How2QADataset(processor, None, str(test_videos), [path])[0]
+    how2qa = len(lookups) - plain
+    assert how2qa == plain

@@ -2,6 +2,8 @@
 accuracy, and written as each evaluation server's submission file (``tools.submission``)."""
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -44,6 +46,19 @@ def test_a_result_row_without_the_release_id_cannot_be_submitted(tmp_path):
     with pytest.raises(SubmissionError, match=r"results.json: record 0 \(qid VLEP_30001\): release_id 'VLEP_30001'"):
         write_submission(rows, "results.json", "vlep", str(tmp_path / "sub"))
     assert not (tmp_path / "sub").exists()
+
+
+def test_the_submission_tool_reads_results_and_writes_without_importing_scipy(tmp_path):
+    """``python -m lavis_vila.tools.submission`` in a fresh interpreter, which then says whether SciPy was imported."""
+    (tmp_path / "results.json").write_text(json.dumps(ROWS))
+    script = ("import runpy, sys\n"
+              "sys.argv = ['submission', *sys.argv[1:]]\n"
+              "runpy.run_module('lavis_vila.tools.submission', run_name='__main__', alter_sys=True)\n"
+              "print('scipy imported:', 'scipy' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "results.json"), "--benchmark", "vlep",
+                             "--out", str(tmp_path / "sub")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "sub").is_file() and result.stdout.endswith("scipy imported: False\n")
 
 
 @pytest.mark.slow

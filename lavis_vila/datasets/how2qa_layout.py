@@ -19,8 +19,12 @@ LAYOUT = ("How2QA videos are the 60-second segments named by the release's vid_n
 
 
 class How2QADataset(MCVideoQADataset):
-    def video_path(self, record) -> str:
-        path = super().video_path(record)
-        if not os.path.isfile(path):
-            raise VideoDecodeError(f"How2QA video '{record['video']}' not found: looked for {path}; {LAYOUT}")
-        return path
+    def read_video(self, record):
+        """As the base reads it; a video that is not there names the layout expected (a stat only on error)."""
+        try:
+            return super().read_video(record)
+        except VideoDecodeError as error:
+            path = self.video_path(record)
+            if os.path.isfile(path):
+                raise
+            raise VideoDecodeError(f"How2QA video '{record['video']}' not found: looked for {path}; {LAYOUT}") from error

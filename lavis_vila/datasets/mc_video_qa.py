@@ -58,6 +58,11 @@ class MCVideoQADataset(Dataset):
             video += self.video_ext
         return os.path.join(self.vis_root, video)
 
+    def read_video(self, record):
+        """The record's sampled frames, normalised (T, 3, H, W); a ``VideoDecodeError`` names the file."""
+        frames, _ = self.vis_processor(self.video_path(record), record.get("start"), record.get("end"))
+        return frames
+
     def prompts(self, record) -> tuple:
         """The QA prompt and SeViLA's localizer question of a record."""
         clean = self.text_processor or (lambda text: text)
@@ -66,9 +71,8 @@ class MCVideoQADataset(Dataset):
 
     def __getitem__(self, index):
         record = self.annotation[index]
-        start, end = record.get("start"), record.get("end")
         try:
-            frames, _ = self.vis_processor(self.video_path(record), start, end)
+            frames = self.read_video(record)
         except VideoDecodeError as error:
             message = f"{error} [qid {record['qid']}]"
             if self.on_bad_video == "fail":

@@ -13,8 +13,8 @@ Scripts call the same model through Gradio's API:
 
 One model serves every user: the page and the API share one Gradio queue that runs one request
 at a time; the others wait their turn, up to ``--max-queue`` of them, and more are refused. Every
-request is bounded (``app_limits``): the upload's size, the options' count, the question's and
-options' characters and the prompt's tokens. Uploads go to a folder of this app's own, removed
+request is bounded (``app_limits``): the upload's size, the video's frame size, the options' count,
+the question's and options' characters and the prompt's tokens. Uploads go to a folder of this app's own, removed
 when it stops (Ctrl-C or SIGTERM).
 """
 import argparse
@@ -41,7 +41,7 @@ from lavis_vila.prompts import answer_text  # noqa: E402
 from lavis_vila.frame_strip import draw_strip  # noqa: E402
 from lavis_vila import inference  # noqa: E402
 from lavis_vila.inference import STAGES, Answer, InputError, read_frames  # noqa: E402
-from lavis_vila.tools.app_limits import BodyLimit, RequestLimits, check_request  # noqa: E402
+from lavis_vila.tools.app_limits import BodyLimit, RequestLimits, check_request, check_video  # noqa: E402
 
 MODEL_QUEUE = "model"  # the page's and the API's requests wait in one queue for the one model
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page works offline
@@ -89,6 +89,7 @@ def build_app(model, model_description: str, examples: list, example_labels: lis
 
     def bounded_answer(video, question, options) -> Answer:
         check_request(model.t5_tokenizer, question or "", inference.clean_options(options), limits)
+        check_video(video, limits)
         return inference.answer(model, video, question, options)
 
     def answer_in_page(video, question, options_text):

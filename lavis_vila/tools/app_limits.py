@@ -7,10 +7,15 @@ sees it: at most ``MAX_OPTIONS`` options, ``max_question_chars`` and ``max_optio
 characters, and ``max_prompt_tokens`` T5 tokens for the whole prompt (``prompts.mc_prompt``).
 Characters are checked first, so an oversized text is never tokenised. Uploads are bounded by
 Gradio's ``max_file_size`` and every other request's body by ``BodyLimit``, so an oversized
-request is refused before it is read whole.
+request is refused before it is read whole. decord decodes every frame at the video's own size
+before scaling it (and the page shows the chosen frames at that size), so a video's frame size is
+bounded too, ``max_video_pixels``: its width and height are the stream's parameters, read when
+OpenCV opens the file, before decord decodes any frame.
 """
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
 
 from lavis_vila.inference import MAX_OPTIONS, MIN_OPTIONS, InputError
 from lavis_vila.prompts import mc_prompt
@@ -24,6 +29,7 @@ class RequestLimits:
     max_prompt_tokens: int = 512  # the whole T5 prompt: question, options, template
     max_body_kb: int = 1024  # any request but an upload: question and options travel in it
     max_queue: int = 32  # requests waiting for the one model; more are refused ("queue is full")
+    max_video_pixels: int = 4096 * 2160  # a frame's width x height: DCI 4K (and 3840 x 2160, UHD) fit
 
     @property
     def options_text_chars(self) -> int:
@@ -54,6 +60,28 @@ def check_request(tokenizer, question: str, options: Sequence[str], limits: Requ
                             f"{limits.max_prompt_tokens:,}: shorten them.")
     if problems:
         raise InputError(" ".join(problems))
+
+
+def video_size(path: str) -> Optional[Tuple[int, int]]:
+    """(width, height) of the video's frames: its stream's parameters, as OpenCV reads them on opening
+    the file (no frame is read from it); None for a file OpenCV cannot open."""
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            return None
+        return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        capture.release()
+
+
+def check_video(path: Optional[str], limits: RequestLimits) -> None:
+    """Raise ``InputError`` for a video whose frames have more than ``limits.max_video_pixels`` pixels.
+    No video, or one OpenCV cannot open, passes: reading it then says what is wrong, naming the file."""
+    size = video_size(path) if path else None
+    if size and size[0] * size[1] > limits.max_video_pixels:
+        width, height = size
+        raise InputError(f"The video's frames are {width:,} x {height:,} pixels; at most {limits.max_video_pixels:,} "
+                         f"pixels a frame: scale it down.")
 
 
 class BodyLimit:

@@ -14,10 +14,10 @@ from lavis_vila.comparison import (
     against_reference,
     compare,
     comparison_report,
-    read_results,
     reference_accuracy,
     reference_report,
 )
+from lavis_vila.result_files import ResultFileError, read_results
 
 
 def main(argv=None) -> str:
@@ -42,7 +42,7 @@ def main(argv=None) -> str:
         else:
             file_b, b = read_results(args.b)
             report = comparison_report(compare(a, b, args.intersection, args.seed, args.resamples), str(file_a), str(file_b))
-    except ComparisonError as error:
+    except (ResultFileError, ComparisonError) as error:
         parser.exit(1, f"compare: {error}\n")
     print(report, end="")
     if args.out:

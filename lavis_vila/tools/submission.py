@@ -10,7 +10,7 @@ is printed. Servers and formats: docs/recipe.md, "Test splits and leaderboards".
 """
 import argparse
 
-from lavis_vila.comparison import ComparisonError, read_results
+from lavis_vila.result_files import ResultFileError, read_results
 from lavis_vila.submission import SERVERS, SubmissionError, write_submission
 
 
@@ -27,7 +27,7 @@ def main(argv=None):
     try:
         source, records = read_results(args.results, labels_required=False)
         server = write_submission(records, str(source), args.benchmark, args.out, args.server)
-    except (ComparisonError, SubmissionError) as error:
+    except (ResultFileError, SubmissionError) as error:
         parser.exit(1, f"submission: {error}\n")
     print(f"{args.benchmark}: wrote {len(records)} predictions to {args.out} for the {server.name} server; "
           f"it expects the file named {server.file_names[args.split]}")
