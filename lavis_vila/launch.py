@@ -10,7 +10,7 @@ from lavis import tasks
 from lavis.common.registry import registry
 
 from lavis_vila.config_check import check_names, config_source, registered
-from lavis_vila.run_setup import init_distributed, job_id, run_seed, runner_name
+from lavis_vila.run_setup import init_distributed, job_id, log_process_group, run_seed, runner_name
 from lavis_vila.tasks.videoqa_mc import seed_everything
 import lavis.runners  # noqa: F401  (registers runner_base)
 import lavis.common.optims  # noqa: F401  (registers the lr schedulers)
@@ -53,7 +53,8 @@ def setup(argv=None, description="", evaluate: bool = False):
     # The same seed on every rank, so randomly initialised parts are identical across ranks; the
     # task reseeds each training epoch per rank for data order and augmentation.
     seed_everything(run_seed(cfg.run_cfg))
-    setup_logger()
+    setup_logger()  # needs the rank: INFO on the main process, WARNING on the others
+    log_process_group(cfg.run_cfg)
     cfg.pretty_print()
     task = tasks.setup_task(cfg)
     datasets = task.build_datasets(cfg)
