@@ -10,7 +10,7 @@ from lavis import tasks
 from lavis.common.registry import registry
 
 from lavis_vila.config_check import check_names, config_source, registered
-from lavis_vila.run_setup import init_distributed, job_id, run_seed, runner_name
+from lavis_vila.run_setup import init_distributed, job_id, log_process_group, run_seed, runner_name
 from lavis_vila.tasks.videoqa_mc import seed_everything
 import lavis.runners  # noqa: F401  (registers runner_base)
 import lavis.common.optims  # noqa: F401  (registers the lr schedulers)
@@ -39,17 +39,22 @@ def parse_args(argv=None, description=""):
     return parser.parse_args(argv)
 
 
-def setup(argv=None, description=""):
-    """Parse, configure, seed and build: returns (cfg, task, datasets, model, job_id)."""
+def setup(argv=None, description="", evaluate: bool = False):
+    """Parse, configure, seed and build: returns (cfg, task, datasets, model, job_id). With
+    ``evaluate`` the run is an evaluation (``run.evaluate``) before the task, the datasets and the
+    model are built, so a training config's train split and training batch are never set up."""
     args = parse_args(argv, description)
     check_names(OmegaConf.merge(OmegaConf.load(args.cfg_path), OmegaConf.from_dotlist(args.options or [])),
                 config_source(args))
     cfg = ProjectConfig(args)
+    if evaluate:
+        cfg.run_cfg.evaluate = True  # an evaluation never trains: nor resumes a training run's folder
     init_distributed(cfg.run_cfg)
     # The same seed on every rank, so randomly initialised parts are identical across ranks; the
     # task reseeds each training epoch per rank for data order and augmentation.
     seed_everything(run_seed(cfg.run_cfg))
-    setup_logger()
+    setup_logger()  # needs the rank: INFO on the main process, WARNING on the others
+    log_process_group(cfg.run_cfg)
     cfg.pretty_print()
     task = tasks.setup_task(cfg)
     datasets = task.build_datasets(cfg)
@@ -65,9 +70,7 @@ def build_runner(cfg, task, model, datasets, run_id):
 def main(argv=None, evaluate: bool = False):
     """Train, or with ``evaluate`` run ``run.test_splits``; returns the runner (its ``output_dir``)."""
     what = "Evaluate" if evaluate else "Train"
-    cfg, task, datasets, model, run_id = setup(argv, description=f"{what} a lavis_vila model.")
-    if evaluate:
-        cfg.run_cfg.evaluate = True  # an evaluation never trains: nor resumes a training run's folder
+    cfg, task, datasets, model, run_id = setup(argv, description=f"{what} a lavis_vila model.", evaluate=evaluate)
     runner = build_runner(cfg, task, model, datasets, run_id)
     try:
         if evaluate:

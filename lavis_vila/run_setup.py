@@ -16,6 +16,7 @@ import torch.distributed as dist
 from lavis.common.dist_utils import setup_for_distributed
 
 DEFAULT_RUNNER, DEFAULT_SEED = "vila_runner", 42
+logger = logging.getLogger(__name__)
 
 
 def runner_name(run_cfg) -> str:
@@ -27,7 +28,8 @@ def run_seed(run_cfg) -> int:
 
 
 def init_distributed(run_cfg) -> None:
-    """Join the torchrun process group if there is one; record the layout in ``run_cfg``."""
+    """Join the torchrun process group if there is one; record the layout in ``run_cfg``. It logs
+    nothing: LAVIS's logger can only be set up once the rank is known (``log_process_group`` after it)."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         run_cfg.distributed, run_cfg.gpu, run_cfg.rank, run_cfg.world_size = False, None, 0, 1
         return
@@ -42,7 +44,12 @@ def init_distributed(run_cfg) -> None:
     dist.init_process_group(backend, store=store, world_size=world_size, rank=rank, timeout=timeout)
     run_cfg.distributed, run_cfg.gpu, run_cfg.rank, run_cfg.world_size = True, local_rank, rank, world_size
     setup_for_distributed(rank == 0)
-    logging.getLogger(__name__).info("process group: rank %d of %d, backend %s", rank, world_size, backend)
+
+
+def log_process_group(run_cfg) -> None:
+    """Under torchrun, this process's place in the process group (INFO: the main process shows it)."""
+    if run_cfg.distributed:
+        logger.info("process group: rank %d of %d, backend %s", run_cfg.rank, run_cfg.world_size, dist.get_backend())
 
 
 def attempt_store(init_method: str, rank: int, world_size: int, timeout):

@@ -164,6 +164,28 @@ def test_a_node_that_cannot_see_the_output_folder_stops_every_node_and_no_result
     assert not (cwds[1] / "out").exists()
 
 
+@pytest.mark.slow
+def test_the_shared_folder_check_runs_once_a_run_not_at_every_validation(tmp_path, monkeypatch):
+    """Two epochs validate twice and then evaluate the best: one check of the one result folder."""
+    from lavis_vila.tasks import videoqa_mc
+
+    checked, check = [], videoqa_mc.check_shared_folder
+
+    def counted_check(folder, what):
+        checked.append(folder)
+        check(folder, what)
+
+    monkeypatch.setattr(videoqa_mc, "check_shared_folder", counted_check)
+    data = generate(str(tmp_path / "keyframe_qa"), seed=7, num_train=8, num_val=4)
+    options = [*train_options(data, tmp_path / "out"), "run.max_epoch=2", "run.global_batch_size=4",
+               "run.batch_size_train=4"]
+    result = launch_in_process("lavis_vila.train", ["--cfg-path", TRAIN_CFG, *options])
+    assert result.returncode == 0, result.stderr[-4000:]
+    result_dir = job_dir(tmp_path / "out") / "result"
+    assert len(list(result_dir.glob("val_epoch*_metrics.json"))) == 3  # epochs 0 and 1, then the best
+    assert checked == [str(result_dir)]
+
+
 def train_options(data, out):
     return ["--options", f"datasets.keyframe_qa.data_dir={data}", f"run.output_dir={out}", "run.max_epoch=1",
             "run.global_batch_size=8", "run.batch_size_train=8", "run.batch_size_eval=4", "run.warmup_steps=2",

@@ -86,6 +86,7 @@ class VideoQAMultipleChoiceTask(BaseTask):
         self.skipped_train_videos = []  # this rank's messages
         self.num_skipped_train_videos = 0  # all ranks, all epochs of this process
         self.cfg = None  # the LAVIS Config, recorded next to every evaluation
+        self.shared_result_dir = None  # the result folder every rank was shown to see
 
     @classmethod
     def setup_task(cls, cfg=None, **kwargs):
@@ -222,10 +223,19 @@ class VideoQAMultipleChoiceTask(BaseTask):
                 digest.update(block)
         return {"checkpoint": os.path.abspath(path), "sha256": digest.hexdigest()}
 
+    def check_result_folder_shared(self) -> None:
+        """At the run's first evaluation, on every rank: every rank sees the run's result folder (one
+        folder across nodes), else ``FolderNotSharedError`` on every rank. Later evaluations of the
+        same folder skip it (a collective and a file per rank each time)."""
+        result_dir = registry.get_path("result_dir")
+        if result_dir != self.shared_result_dir:
+            check_shared_folder(result_dir, "the run's result folder")
+            self.shared_result_dir = result_dir
+
     def after_evaluation(self, val_result, split_name, epoch, **kwargs):
         """De-duplicate by qid across ranks; write results and metrics JSON on the main process, after
-        every rank has shown that it sees the run's result folder (one folder across nodes)."""
-        check_shared_folder(registry.get_path("result_dir"), "the run's result folder")
+        every rank has shown that it sees the run's result folder (``check_result_folder_shared``)."""
+        self.check_result_folder_shared()
         records = gather_objects(val_result)
         if not is_main_process():
             return None
