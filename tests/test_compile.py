@@ -161,6 +161,12 @@ def test_evaluation_with_compile_on_writes_the_metrics_file_of_compile_off(tmp_p
             "--cfg-path", EVAL_CFG, "--options", f"datasets.keyframe_qa.data_dir={data}", f"run.output_dir={out}",
             "model.load_finetuned=False", f"model.compile={compile}", "run.batch_size_eval=10"])
         assert result.returncode == 0, result.stderr[-3000:]
+        reports = [line for line in (result.stdout + result.stderr).splitlines() if "compiled inference" in line]
+        if compile == "default":  # 20 questions in 2 batches of 10: the graphs it compiled and the buckets it padded to
+            assert len(reports) == 1 and "graphs compiled during this evaluation; prompts padded to [" in reports[0]
+            assert int(reports[0].split("): ")[1].split(" graphs")[0]) > 0
+        else:
+            assert reports == []
         (job,) = [p for p in out.iterdir() if p.is_dir()]
         metrics[compile] = json.loads((job / "result" / "val_epochbest_metrics.json").read_text())
         results = json.loads((job / "result" / "val_epochbest.json").read_text())

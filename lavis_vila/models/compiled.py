@@ -28,6 +28,7 @@ prompters' choice is K indices gathered into a fixed (B, K, N, C). Graphs compil
 ``CompileStats`` counts the graphs compiled and the kernels each call launches.
 """
 import copy
+import logging
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ class BucketPadding:
         if kwargs.get("padding") != "longest" or kwargs.get("return_tensors") != "pt" or not runs_inference(self.owner):
             return encoding
         length = encoding["input_ids"].shape[1]
+        STATS.prompt_buckets.add(bucket_length(length))
         extra = bucket_length(length) - length
         pads = {"input_ids": self.tokenizer.pad_token_id}
         side = (0, extra) if self.tokenizer.padding_side == "right" else (extra, 0)
@@ -103,12 +105,14 @@ class BucketPadding:
 @dataclass
 class CompileStats:
     """Graphs compiled so far, and per graph call the kernels it launches: the fused kernels
-    inductor generated for it plus the library calls it makes (matmuls, convolutions)."""
+    inductor generated for it plus the library calls it makes (matmuls, convolutions); the
+    prompt-length buckets the tokenizers have padded to."""
 
     graphs_compiled: int = 0
     graph_calls: int = 0
     kernel_launches: int = 0
     kernels_per_graph: list = field(default_factory=list)
+    prompt_buckets: set = field(default_factory=set)
 
 
 STATS = CompileStats()
@@ -174,6 +178,19 @@ class InferenceOnly:
             return self.eager(*args, **kwargs)
         with _marked_compiled():
             return self.compiled(*args, **kwargs)
+
+
+@contextmanager
+def reporting_compilation(model, what: str) -> Iterator[None]:
+    """Log, after the block, the graphs ``model`` compiled in it and the prompt-length buckets so
+    far, when it is compiled: a real evaluation's prompt lengths decide how many graphs it compiles
+    (at most one per part, bucket and batch size; dynamo stops compiling a part at ``RECOMPILE_LIMIT``)."""
+    mode = getattr(model, "compiled_mode", None)
+    graphs = STATS.graphs_compiled
+    yield
+    if mode is not None:
+        logging.info("compiled inference (%s): %d graphs compiled during this %s; prompts padded to %s tokens",
+                     mode, STATS.graphs_compiled - graphs, what, sorted(STATS.prompt_buckets))
 
 
 def compile_inference(model, mode):

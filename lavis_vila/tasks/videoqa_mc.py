@@ -35,6 +35,7 @@ from omegaconf import OmegaConf
 from lavis_vila.atomic_files import write_json
 from lavis_vila.config_check import check_config, config_source
 from lavis_vila.datasets.mc_video_qa import NO_ANSWER
+from lavis_vila.models.compiled import reporting_compilation
 from lavis_vila.registry import register_task
 from lavis_vila.tasks.global_batch import apply_global_batch
 from lavis_vila.tasks.metrics import accuracy_metrics
@@ -201,11 +202,12 @@ class VideoQAMultipleChoiceTask(BaseTask):
         device = next(model.parameters()).device
         metric_logger = MetricLogger(delimiter="  ")
         results = []
-        for samples in metric_logger.log_every(data_loader, self.log_freq, "Evaluation"):
-            skipped = samples.pop("skipped", [])  # only with on_bad_video_eval: skip
-            results.extend({"qid": message, "skipped": True} for message in skipped)
-            if len(samples["qid"]):
-                results.extend(self.valid_step(model, move_to(samples, device)))
+        with reporting_compilation(model, "evaluation"):
+            for samples in metric_logger.log_every(data_loader, self.log_freq, "Evaluation"):
+                skipped = samples.pop("skipped", [])  # only with on_bad_video_eval: skip
+                results.extend({"qid": message, "skipped": True} for message in skipped)
+                if len(samples["qid"]):
+                    results.extend(self.valid_step(model, move_to(samples, device)))
         return results
 
     def evaluated_weights(self, epoch, output_dir: str) -> dict:
