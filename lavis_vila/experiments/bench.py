@@ -16,8 +16,8 @@ each mode, as a compiled twin sharing its weights (``models.compiled``). After t
 counted run of each row gives what decides a GPU's speed besides FLOPs, per video: aten ops (in
 a compiled row, those outside its graphs), kernels (a compiled row's graphs' kernels plus those
 ops), graphs, and host syncs (``op_counts``); with ``library_time`` (``--library-time``), one
-profiled run more gives the ms in library calls, the floor no compiler lowers (``library_time``). ``flops`` counts FLOPs and aten ops on the meta
-device instead, with no weights and no timing.
+profiled run more gives the ms in library calls, the floor no compiler lowers (``library_time``).
+``flops`` counts FLOPs and aten ops on the meta device instead, with no weights and no timing.
 """
 import copy
 import resource
