@@ -42,6 +42,8 @@ def test_bench_gpu_script_runs_tiny_on_cpu_and_writes_documented_json(tmp_path):
     assert {(r["model"], r["mode"], r["candidate_frames"]) for r in compiled} == COMPILED
     for row in compiled:
         assert 0 < row["kernels_per_video"] and row["host_syncs_per_video"] == 1 and row["graphs_compiled_while_counting"] == 0
+    throughput = json.loads((tmp_path / "throughput_tiny_cpu.json").read_text())
+    assert [(r["model"], r["batch_size"]) for r in throughput] == [(m, b) for m in ("vila", "sevila_baseline") for b in (1, 2, 4)]
 
 
 def test_flops_on_meta_device_rank_sevila_above_vila(capsys):
@@ -152,3 +154,34 @@ def test_summary_bounds_a_compiled_row_by_its_library_time_and_the_table_shows_i
     table = format_table(rows).splitlines()
     assert table[0].endswith("| host syncs/video | library ms/video |") and "device ms/video" not in table[0]
     assert table[3].endswith("| - | - | 4 |") and table[4].endswith("| - |")
+
+
+def test_throughput_times_vila_and_sevila_at_doubling_batches_up_to_the_bound(capsys):
+    rows = bench.main(["--model-type", "tiny", "--throughput", "2", "--repeats", "3", "--warmup", "0", "--selected-frames", "2"])
+    assert [(r.model, r.candidate_frames, r.selected_frames, r.batch_size) for r in rows] == [
+        ("vila", 8, 2, 1), ("vila", 8, 2, 2), ("sevila_baseline", 32, 2, 1), ("sevila_baseline", 32, 2, 2)]
+    assert all(r.videos_per_s > 0 and r.compile == "eager" for r in rows)
+    out = capsys.readouterr().out
+    assert "  vila(8->2): batch 2, " in out and "(none of batch 1 to 2 ran out of memory)" in out
+
+
+def test_throughput_stops_at_the_first_batch_that_runs_out_of_memory(monkeypatch, capsys):
+    from lavis_vila.experiments import bench as experiment
+    timed = experiment.time_variants
+
+    def out_of_memory_from_batch_2(variant_list, *args):
+        if variant_list[0].row.batch_size >= 2:  # a GPU's allocator raises this; a CPU cannot show it
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        timed(variant_list, *args)
+
+    monkeypatch.setattr(experiment, "time_variants", out_of_memory_from_batch_2)
+    rows = bench.main(["--model-type", "tiny", "--throughput", "8", "--repeats", "3", "--warmup", "0"])
+    assert [(r.model, r.batch_size) for r in rows] == [("vila", 1), ("sevila_baseline", 1)]
+    out = capsys.readouterr().out
+    assert "  vila(8->4): batch 1, " in out and "  sevila_baseline(32->4): batch 1, " in out
+    assert out.count("(batch 2 ran out of memory)") == 2
+
+
+def test_throughput_refuses_the_options_it_does_not_run():
+    with pytest.raises(SystemExit):
+        bench.main(["--model-type", "tiny", "--throughput", "4", "--compile"])

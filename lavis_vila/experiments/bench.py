@@ -269,6 +269,34 @@ def measure_library_time(variant_list: list, device: torch.device) -> None:
             variant.row.device_ms_per_video = on_device / variant.row.batch_size
 
 
+def largest_batches(model_type: str, device_name: str, dtype_name: str, up_to: int, repeats: int = 3,
+                    warmup: int = 1, selected: int = 4) -> tuple:
+    """Throughput: ViLA 8->K and SeViLA 32->K, eager, timed at batch 1, 2, 4, ... up to ``up_to``
+    until a batch runs out of GPU memory. Returns (a ``Row`` per batch that fit, ``{row's model:
+    the first batch that did not fit}``). A CPU swaps or is killed before it raises, so there
+    ``up_to`` alone bounds the sweep."""
+    device = torch.device(device_name)
+    dtype_name = auto_dtype(device) if dtype_name == "auto" else dtype_name
+    dtype = DTYPES[dtype_name]
+    print(f"throughput: model type {model_type}, {device}, {dtype_name}, batch 1 to {up_to}; RANDOM weights", flush=True)
+    models = build_models(model_type, device, dtype, empty=False, selected=selected)
+    rows, too_big = [], {}
+    for model, frames in (("vila", 8), ("sevila_baseline", 32)):
+        batch = 1
+        while batch <= up_to:
+            try:
+                (variant,) = [v for v in variants(models, batch, device, dtype, dtype_name)
+                              if (v.row.model, v.row.mode, v.row.candidate_frames) == (model, "efficient", frames)]
+                time_variants([variant], repeats, warmup, device)
+            except torch.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                too_big[model] = batch
+                break
+            rows.append(variant.row)
+            batch *= 2
+    return rows, too_big
+
+
 def count_flops(variant_list: list) -> None:
     for variant in variant_list:
         if variant.row.mode == "official_style":

@@ -110,6 +110,21 @@ def summary(rows: list) -> str:
       + compiled_summary(rows, metric))
 
 
+def format_throughput(rows: list, too_big: dict, up_to: int) -> str:
+    """The batch sweep's table, then per model the largest batch that fit and its videos/s."""
+    lines = ["| model | frames | batch | latency ms (median, min-max) | videos/s | peak mem MB |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.model} | {r.candidate_frames}->{r.selected_frames} | {r.batch_size} | {r.latency_ms_median:.1f} "
+              f"({r.latency_ms_min:.1f}-{r.latency_ms_max:.1f}) | {r.videos_per_s:.3g} | {r.peak_mem_mb:.0f} |" for r in rows]
+    lines.append("largest batch that fit:")
+    for model in dict.fromkeys(r.model for r in rows):
+        largest = max((r for r in rows if r.model == model), key=lambda r: r.batch_size)
+        limit = (f"batch {too_big[model]} ran out of memory" if model in too_big
+                 else f"none of batch 1 to {up_to} ran out of memory")
+        lines.append(f"  {model}({largest.candidate_frames}->{largest.selected_frames}): batch {largest.batch_size}, "
+                     f"{largest.videos_per_s:.3g} videos/s ({limit})")
+    return "\n".join(lines)
+
+
 def write_json(rows: list, path: str) -> None:
     """The rows as a JSON list of objects, the folder made if need be."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

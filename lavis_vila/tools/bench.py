@@ -4,15 +4,16 @@
     python -m lavis_vila.tools.bench --model-type flant5xl --flops          # meta device, no timing
     python -m lavis_vila.tools.bench --model-type tiny --selected-frames 2 --compile --threads 1   # + compiled rows
     python -m lavis_vila.tools.bench --model-type tiny --compile --library-time     # + ms in matmul/attention/conv calls
+    python -m lavis_vila.tools.bench --model-type flant5xl --device cuda --throughput 256   # videos/s up to the largest batch
     python -m lavis_vila.tools.bench --model-type flant5xl --device cuda --compile default reduce-overhead
 """
 import argparse
 
 import torch
 
-from lavis_vila.experiments.bench import COMPILED_ROWS, run
+from lavis_vila.experiments.bench import COMPILED_ROWS, largest_batches, run
 from lavis_vila.models.compiled import MODES
-from lavis_vila.experiments.bench_report import format_table, summary, write_json
+from lavis_vila.experiments.bench_report import format_table, format_throughput, summary, write_json
 from lavis_vila.models.paths import MODEL_TYPES
 from lavis_vila.models.precision import DTYPES
 
@@ -39,6 +40,9 @@ def main(argv=None):
     parser.add_argument("--library-time", action="store_true",
                         help="one profiled run more per row: ms a video in library calls (matmul, attention, "
                              "convolution), which bound what compiling can gain; on a GPU also ms in any kernel")
+    parser.add_argument("--throughput", type=int, metavar="N",
+                        help="instead of the rows: ViLA 8->K and SeViLA 32->K eager at batch 1, 2, 4, ... up to N, "
+                             "until one runs out of GPU memory (a CPU does not: N bounds it); videos/s at each")
     parser.add_argument("--threads", type=int, help="torch threads (1: the single-threaded launch-overhead comparison)")
     parser.add_argument("--out", metavar="JSON", help="write the rows as JSON")
     args = parser.parse_args(argv)
@@ -46,6 +50,15 @@ def main(argv=None):
         parser.error("--repeats must be at least 3")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.throughput and (args.flops or args.compile is not None or args.library_time):
+        parser.error("--throughput times the eager rows alone: drop --flops, --compile and --library-time")
+    if args.throughput:
+        rows, too_big = largest_batches(args.model_type, args.device, args.dtype, args.throughput, args.repeats,
+                                        args.warmup, args.selected_frames)
+        print(format_throughput(rows, too_big, args.throughput))
+        if args.out:
+            write_json(rows, args.out)
+        return rows
     compile_modes = [] if args.compile is None else args.compile or ["default"]
     rows = run(args.model_type, args.device, args.dtype, args.batch_size, args.repeats, args.warmup, args.flops,
                args.selected_frames, compile_modes, tuple(args.compile_rows), args.library_time)
