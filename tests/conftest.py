@@ -55,6 +55,7 @@ def write_solid_video(path: Path, width: int, height: int, num_frames: int = 2) 
     """An mp4 of ``num_frames`` solid grey frames of ``width`` x ``height``, written with OpenCV as
     keyframe_qa writes its clips: small on disk whatever its frame size."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (width, height))
+    assert writer.isOpened(), f"OpenCV cannot write a {width} x {height} mp4v video at {path}"
     for number in range(num_frames):
         writer.write(np.full((height, width, 3), 60 * number, np.uint8))
     writer.release()

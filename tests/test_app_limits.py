@@ -61,10 +61,17 @@ def test_a_video_whose_frames_are_over_max_video_pixels_is_refused_naming_its_fr
         check_video(str(video), LIMITS)
 
 
-def test_a_video_within_max_video_pixels_no_video_and_a_file_opencv_cannot_open_are_left_to_decoding(tmp_path):
-    (tmp_path / "garbage.mp4").write_bytes(b"not a video")
-    for video in (str(PANCAKE), None, str(tmp_path / "garbage.mp4"), str(tmp_path / "missing.mp4")):
+def test_a_video_within_max_video_pixels_and_no_video_pass(tmp_path):
+    check_video(str(write_solid_video(tmp_path / "uhd.mp4", 4096, 2160)), LIMITS)  # exactly the bound
+    for video in (str(PANCAKE), None):
         check_video(video, LIMITS)
+
+
+def test_a_file_whose_frame_size_cannot_be_read_is_refused_not_left_to_decode_at_any_size(tmp_path):
+    (tmp_path / "garbage.mp4").write_bytes(b"not a video")
+    for video in (tmp_path / "garbage.mp4", tmp_path / "missing.mp4"):
+        with pytest.raises(InputError, match=r"^Could not read the video's frame size: is it a video file"):
+            check_video(str(video), LIMITS)
 
 
 def test_docs_app_md_states_the_limits_the_code_applies():

@@ -12,7 +12,7 @@ from conftest import REPO_ROOT, launch_in_process, tiny_batch
 from lavis_vila.datasets.synthetic import generate
 from lavis_vila.experiments.op_counts import count_aten_ops, count_host_syncs
 from lavis_vila.models import build_model
-from lavis_vila.models.compiled import STATS, BucketPadding, bucket_length, compile_inference, compile_mode
+from lavis_vila.models.compiled import STATS, BucketPadding, bucket_length, compile_mode
 from lavis_vila.models.host_transfer import to_host
 from lavis_vila.prompts import mc_prompt
 
@@ -163,8 +163,8 @@ def test_evaluation_with_compile_on_writes_the_metrics_file_of_compile_off(tmp_p
         assert result.returncode == 0, result.stderr[-3000:]
         reports = [line for line in (result.stdout + result.stderr).splitlines() if "compiled inference" in line]
         if compile == "default":  # 20 questions in 2 batches of 10: the graphs it compiled and the buckets it padded to
-            assert len(reports) == 1 and "graphs compiled during this evaluation; prompts padded to [" in reports[0]
-            assert int(reports[0].split("): ")[1].split(" graphs")[0]) > 0
+            assert len(reports) == 1 and "graphs compiled during this evaluation; prompts padded to Q-Former [" in reports[0]
+            assert ", T5 [" in reports[0] and int(reports[0].split("): ")[1].split(" graphs")[0]) > 0
         else:
             assert reports == []
         (job,) = [p for p in out.iterdir() if p.is_dir()]

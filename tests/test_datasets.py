@@ -270,4 +270,4 @@ def test_a_present_how2qa_video_is_looked_up_no_more_often_than_any_other_video(
     plain = len(lookups)
     How2QADataset(processor, None, str(test_videos), [path])[0]
     how2qa = len(lookups) - plain
-    assert how2qa == plain
+    assert how2qa == plain >= 1  # the processor's own look-up, no second one for the hint

@@ -166,7 +166,8 @@ def test_a_node_that_cannot_see_the_output_folder_stops_every_node_and_no_result
 
 @pytest.mark.slow
 def test_the_shared_folder_check_runs_once_a_run_not_at_every_validation(tmp_path, monkeypatch):
-    """Two epochs validate twice and then evaluate the best: one check of the one result folder."""
+    """Two epochs validate twice and then evaluate the best: one check of the one result folder. One
+    process (the calls are counted; the check's collective is the multi-node tests' business)."""
     from lavis_vila.tasks import videoqa_mc
 
     checked, check = [], videoqa_mc.check_shared_folder

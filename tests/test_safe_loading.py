@@ -1,5 +1,4 @@
 """Loading a checkpoint never runs code: every entry point reads .pth files with weights_only=True."""
-import sys
 
 import pytest
 import torch

@@ -16,7 +16,8 @@ each mode, as a compiled twin sharing its weights (``models.compiled``). After t
 counted run of each row gives what decides a GPU's speed besides FLOPs, per video: aten ops (in
 a compiled row, those outside its graphs), kernels (a compiled row's graphs' kernels plus those
 ops), graphs, and host syncs (``op_counts``); with ``library_time`` (``--library-time``), one
-profiled run more gives the ms in library calls, the floor no compiler lowers (``library_time``).
+profiled run more gives the ms in library calls, the floor under a compiled build's latency
+(``library_time``).
 ``flops`` counts FLOPs and aten ops on the meta device instead, with no weights and no timing.
 """
 import copy
@@ -24,7 +25,7 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -132,12 +133,28 @@ def early_layers(model) -> list:
     return [layer for layer in (6, 12) if layer < depth] or [depth // 2]
 
 
+def answering(model, video: torch.Tensor, frames: int) -> Callable[[], object]:
+    """``model`` answering QUESTION on the first ``frames`` frames of each of ``video``'s clips; the
+    answer and the frames read back once (not on the meta device, which holds no values)."""
+    batch_size = video.shape[0]
+    text = {"qa_input": [QUESTION] * batch_size, "num_option": [5] * batch_size}
+
+    def run():
+        scores = model.answer_scores({"video": video[:, :frames], **text})
+        return scores if video.is_meta else to_host(scores.scores.argmax(-1), scores.frame_idx)
+    return run
+
+
+def random_clips(model, batch_size: int, frames: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    size = model.visual_encoder.image_size
+    return torch.randn(batch_size, frames, 3, size, size, device=device, dtype=dtype)
+
+
 def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.dtype, dtype_name: str,
              compile_modes: tuple = (), compiled_rows: tuple = COMPILED_ROWS) -> list:
     shared = models["vila_8"]
-    size = shared.visual_encoder.image_size
     k = shared.num_selected_frames
-    video = torch.randn(batch_size, 32, 3, size, size, device=device, dtype=dtype)
+    video = random_clips(shared, batch_size, 32, device, dtype)
     text = {"qa_input": [QUESTION] * batch_size, "num_option": [5] * batch_size}
     tokens_per_frame = shared.query_tokens.shape[1]
     visual_tokens = torch.randn(batch_size, k * tokens_per_frame, shared.t5_model.config.d_model,
@@ -147,11 +164,7 @@ def variants(models: dict, batch_size: int, device: torch.device, dtype: torch.d
         return Row(model, mode, t, k, batch_size, str(device), dtype_name, compile=compile)
 
     def answer(model, frames):
-        """The answer and the frames, read back once (not on the meta device, which holds no values)."""
-        def run():
-            scores = model.answer_scores({"video": video[:, :frames], **text})
-            return scores if device.type == "meta" else to_host(scores.scores.argmax(-1), scores.frame_idx)
-        return run
+        return answering(model, video, frames)
 
     early = early_layers(shared)[0]
     compiled = {"vila_8": ("vila", "efficient", 8, k), "vila_8_early": ("vila", f"prompter_layer {early}", 8, k),
@@ -281,16 +294,17 @@ def largest_batches(model_type: str, device_name: str, dtype_name: str, up_to: i
     print(f"throughput: model type {model_type}, {device}, {dtype_name}, batch 1 to {up_to}; RANDOM weights", flush=True)
     models = build_models(model_type, device, dtype, empty=False, selected=selected)
     rows, too_big = [], {}
-    for model, frames in (("vila", 8), ("sevila_baseline", 32)):
+    for name, key, frames in (("vila", "vila_8", 8), ("sevila_baseline", "sevila_baseline", 32)):
         batch = 1
         while batch <= up_to:
-            try:
-                (variant,) = [v for v in variants(models, batch, device, dtype, dtype_name)
-                              if (v.row.model, v.row.mode, v.row.candidate_frames) == (model, "efficient", frames)]
+            variant = Variant(Row(name, "efficient", frames, selected, batch, str(device), dtype_name), None)
+            try:  # the clips are this row's alone: running out of memory for them is this batch not fitting
+                variant.run = answering(models[key], random_clips(models[key], batch, frames, device, dtype), frames)
                 time_variants([variant], repeats, warmup, device)
             except torch.OutOfMemoryError:
+                variant.run = None  # frees the clips
                 torch.cuda.empty_cache()
-                too_big[model] = batch
+                too_big[name] = batch
                 break
             rows.append(variant.row)
             batch *= 2
@@ -312,7 +326,7 @@ def count_flops(variant_list: list) -> None:
 
 def run(model_type: str, device_name: str, dtype_name: str, batch_size: int = 1, repeats: int = 3, warmup: int = 1,
         flops: bool = False, selected: int = 4, compile_modes: tuple = (), compiled_rows: tuple = COMPILED_ROWS,
-        library_time: bool = False) -> list:
+        library_time: bool = False, save: Optional[Callable[[list], None]] = None) -> list:
     """Every variant's ``Row``: timed on ``device_name`` (``dtype_name`` ``auto``: see above) and
     counted, or with ``flops`` its FLOPs and aten ops counted on the meta device in fp32, with no
     weights and no timing (and no compiled rows: nothing compiles for the meta device)."""
@@ -332,5 +346,7 @@ def run(model_type: str, device_name: str, dtype_name: str, batch_size: int = 1,
         time_variants(variant_list, repeats, warmup, device)
         count_launch_costs(variant_list)
         if library_time:
+            if save:  # the timed rows are kept before the profiler runs: CUPTI has crashed processes
+                save([v.row for v in variant_list])
             measure_library_time(variant_list, device)
     return [v.row for v in variant_list]

@@ -116,10 +116,14 @@ def format_throughput(rows: list, too_big: dict, up_to: int) -> str:
     lines += [f"| {r.model} | {r.candidate_frames}->{r.selected_frames} | {r.batch_size} | {r.latency_ms_median:.1f} "
               f"({r.latency_ms_min:.1f}-{r.latency_ms_max:.1f}) | {r.videos_per_s:.3g} | {r.peak_mem_mb:.0f} |" for r in rows]
     lines.append("largest batch that fit:")
-    for model in dict.fromkeys(r.model for r in rows):
-        largest = max((r for r in rows if r.model == model), key=lambda r: r.batch_size)
+    for model in dict.fromkeys([*(r.model for r in rows), *too_big]):
         limit = (f"batch {too_big[model]} ran out of memory" if model in too_big
                  else f"none of batch 1 to {up_to} ran out of memory")
+        fitted = [r for r in rows if r.model == model]
+        if not fitted:
+            lines.append(f"  {model}: none ({limit})")
+            continue
+        largest = max(fitted, key=lambda r: r.batch_size)
         lines.append(f"  {model}({largest.candidate_frames}->{largest.selected_frames}): batch {largest.batch_size}, "
                      f"{largest.videos_per_s:.3g} videos/s ({limit})")
     return "\n".join(lines)

@@ -79,9 +79,10 @@ class BucketPadding:
     every other call and attribute is the tokenizer's own. Pad positions are masked, so the model's
     outputs at the real positions do not change."""
 
-    def __init__(self, tokenizer, owner: torch.nn.Module):
+    def __init__(self, tokenizer, owner: torch.nn.Module, name: str = "prompt"):
         self.tokenizer = tokenizer
         self.owner = owner
+        self.name = name  # in ``STATS.prompt_buckets``
 
     def __getattr__(self, name):
         return getattr(self.tokenizer, name)
@@ -94,7 +95,7 @@ class BucketPadding:
         if kwargs.get("padding") != "longest" or kwargs.get("return_tensors") != "pt" or not runs_inference(self.owner):
             return encoding
         length = encoding["input_ids"].shape[1]
-        STATS.prompt_buckets.add(bucket_length(length))
+        STATS.prompt_buckets.setdefault(self.name, set()).add(bucket_length(length))
         extra = bucket_length(length) - length
         pads = {"input_ids": self.tokenizer.pad_token_id}
         side = (0, extra) if self.tokenizer.padding_side == "right" else (extra, 0)
@@ -106,13 +107,13 @@ class BucketPadding:
 class CompileStats:
     """Graphs compiled so far, and per graph call the kernels it launches: the fused kernels
     inductor generated for it plus the library calls it makes (matmuls, convolutions); the
-    prompt-length buckets the tokenizers have padded to."""
+    prompt-length buckets each tokenizer has padded to, by its name."""
 
     graphs_compiled: int = 0
     graph_calls: int = 0
     kernel_launches: int = 0
     kernels_per_graph: list = field(default_factory=list)
-    prompt_buckets: set = field(default_factory=set)
+    prompt_buckets: dict = field(default_factory=dict)
 
 
 STATS = CompileStats()
@@ -182,15 +183,18 @@ class InferenceOnly:
 
 @contextmanager
 def reporting_compilation(model, what: str) -> Iterator[None]:
-    """Log, after the block, the graphs ``model`` compiled in it and the prompt-length buckets so
-    far, when it is compiled: a real evaluation's prompt lengths decide how many graphs it compiles
-    (at most one per part, bucket and batch size; dynamo stops compiling a part at ``RECOMPILE_LIMIT``)."""
+    """Log, after the block, the graphs ``model`` compiled in it and the prompt-length buckets each
+    tokenizer padded to in it, when it is compiled: a real evaluation's prompt lengths decide how
+    many graphs it compiles (at most one per part, bucket and batch size; past ``RECOMPILE_LIMIT``
+    versions of a part, dynamo runs it eagerly)."""
     mode = getattr(model, "compiled_mode", None)
     graphs = STATS.graphs_compiled
+    STATS.prompt_buckets.clear()
     yield
     if mode is not None:
+        buckets = ", ".join(f"{name} {sorted(lengths)}" for name, lengths in STATS.prompt_buckets.items())
         logging.info("compiled inference (%s): %d graphs compiled during this %s; prompts padded to %s tokens",
-                     mode, STATS.graphs_compiled - graphs, what, sorted(STATS.prompt_buckets))
+                     mode, STATS.graphs_compiled - graphs, what, buckets or "no")
 
 
 def compile_inference(model, mode):
@@ -200,8 +204,8 @@ def compile_inference(model, mode):
     if mode is None or getattr(model, "compiled_mode", None) is not None:
         return model
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-    model.qformer_tokenizer = BucketPadding(model.qformer_tokenizer, model)
-    model.t5_tokenizer = BucketPadding(model.t5_tokenizer, model)
+    model.qformer_tokenizer = BucketPadding(model.qformer_tokenizer, model, "Q-Former")
+    model.t5_tokenizer = BucketPadding(model.t5_tokenizer, model, "T5")
     model.vit_blocks = InferenceOnly(model.vit_blocks, mode, model)
     model._batched_frame_tokens = InferenceOnly(model._batched_frame_tokens, mode, model)
     if hasattr(model, "frame_prompter"):

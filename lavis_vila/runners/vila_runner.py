@@ -305,10 +305,11 @@ class VilaRunner(RunnerBase):
         checkpoint = load_checkpoint_file(path, "checkpoint_best")
         return self.load_trainable_weights(model, checkpoint["model"], path)
 
-    def _load_checkpoint(self, url_or_filename, chosen_by: str):
+    def _load_checkpoint(self, url_or_filename, chosen_by: str = "run.resume_ckpt_path"):
         """Resume: weights, optimizer, scaler, the next epoch and the best metric of the epochs before
         the checkpoint's own (whose validation ``train`` runs again). ``chosen_by``, the setting that
-        chose the file (``run.resume_ckpt_path`` or ``run.resume: auto (...)``), is named in its errors."""
+        chose the file (``run.resume_ckpt_path`` or ``run.resume: auto (...)``), is named in its errors;
+        its default keeps LAVIS's one-argument calls (``RunnerBase.train``) working."""
         if not os.path.isfile(url_or_filename):
             raise FileNotFoundError(f"{chosen_by}: no checkpoint file at {url_or_filename}")
         checkpoint = load_checkpoint_file(url_or_filename, chosen_by, map_location=self.device)

@@ -87,7 +87,7 @@ class VideoQAMultipleChoiceTask(BaseTask):
         self.skipped_train_videos = []  # this rank's messages
         self.num_skipped_train_videos = 0  # all ranks, all epochs of this process
         self.cfg = None  # the LAVIS Config, recorded next to every evaluation
-        self.shared_result_dir = None  # the result folder every rank was shown to see
+        self.checked_result_dir = None  # the result folder every rank was shown to see
 
     @classmethod
     def setup_task(cls, cfg=None, **kwargs):
@@ -230,9 +230,9 @@ class VideoQAMultipleChoiceTask(BaseTask):
         folder across nodes), else ``FolderNotSharedError`` on every rank. Later evaluations of the
         same folder skip it (a collective and a file per rank each time)."""
         result_dir = registry.get_path("result_dir")
-        if result_dir != self.shared_result_dir:
+        if result_dir != self.checked_result_dir:
             check_shared_folder(result_dir, "the run's result folder")
-            self.shared_result_dir = result_dir
+            self.checked_result_dir = result_dir
 
     def after_evaluation(self, val_result, split_name, epoch, **kwargs):
         """De-duplicate by qid across ranks; write results and metrics JSON on the main process, after

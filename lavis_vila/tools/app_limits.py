@@ -63,23 +63,29 @@ def check_request(tokenizer, question: str, options: Sequence[str], limits: Requ
 
 
 def video_size(path: str) -> Optional[Tuple[int, int]]:
-    """(width, height) of the video's frames: its stream's parameters, as OpenCV reads them on opening
-    the file (no frame is read from it); None for a file OpenCV cannot open."""
-    capture = cv2.VideoCapture(path)
+    """(width, height) of the video's frames: its stream's parameters, as OpenCV's FFmpeg reads them on
+    opening the file (no frame is read from it); None for a file it cannot open or a size it does not know."""
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     try:
         if not capture.isOpened():
             return None
-        return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        return (width, height) if width > 0 and height > 0 else None
     finally:
         capture.release()
 
 
 def check_video(path: Optional[str], limits: RequestLimits) -> None:
-    """Raise ``InputError`` for a video whose frames have more than ``limits.max_video_pixels`` pixels.
-    No video, or one OpenCV cannot open, passes: reading it then says what is wrong, naming the file."""
-    size = video_size(path) if path else None
-    if size and size[0] * size[1] > limits.max_video_pixels:
-        width, height = size
+    """Raise ``InputError`` for a video whose frame size is unknown (not a video OpenCV's FFmpeg can
+    open: nothing bounds what decord would decode) or over ``limits.max_video_pixels`` pixels. No
+    video passes: answering then asks for one."""
+    if not path:
+        return
+    size = video_size(path)
+    if size is None:
+        raise InputError("Could not read the video's frame size: is it a video file (mp4, mkv, webm, avi)?")
+    width, height = size
+    if width * height > limits.max_video_pixels:
         raise InputError(f"The video's frames are {width:,} x {height:,} pixels; at most {limits.max_video_pixels:,} "
                          f"pixels a frame: scale it down.")
 

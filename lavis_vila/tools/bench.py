@@ -61,7 +61,8 @@ def main(argv=None):
         return rows
     compile_modes = [] if args.compile is None else args.compile or ["default"]
     rows = run(args.model_type, args.device, args.dtype, args.batch_size, args.repeats, args.warmup, args.flops,
-               args.selected_frames, compile_modes, tuple(args.compile_rows), args.library_time)
+               args.selected_frames, compile_modes, tuple(args.compile_rows), args.library_time,
+               save=(lambda timed: write_json(timed, args.out)) if args.out else None)
     print(format_table(rows))
     print(summary(rows))
     if args.out:
