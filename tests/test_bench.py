@@ -201,3 +201,26 @@ def test_library_time_writes_the_timed_rows_before_the_profiler_runs(tmp_path, m
         bench.main(["--model-type", "tiny", "--repeats", "3", "--warmup", "0", "--library-time", "--out", str(out)])
     rows = json.loads(out.read_text())
     assert len(rows) == len(VARIANTS) and all(r["latency_ms_median"] > 0 and r["library_ms_per_video"] is None for r in rows)
+
+
+def test_on_a_gpu_each_kernel_counts_once_and_attention_kernels_count_as_library_time():
+    from types import SimpleNamespace
+
+    from torch.autograd import DeviceType
+
+    from lavis_vila.experiments.library_time import split_ms
+
+    def event(key, device_type, device_us, annotation=False):
+        return SimpleNamespace(key=key, device_type=device_type, self_device_time_total=device_us,
+                               self_cpu_time_total=1000.0, is_user_annotation=annotation)
+
+    # A GPU profile as torch's key_averages gives it: each op credited with the kernels it launched,
+    # and those kernels again as CUDA events; an annotation of a compiled region on the device.
+    events = [event("aten::addmm", DeviceType.CPU, 300.0), event("sm90_gemm_bf16", DeviceType.CUDA, 300.0),
+              event("aten::_scaled_dot_product_flash_attention", DeviceType.CPU, 0.0),
+              event("aten::_flash_attention_forward", DeviceType.CPU, 200.0),
+              event("flash_fwd_kernel", DeviceType.CUDA, 200.0),
+              event("aten::add", DeviceType.CPU, 100.0), event("triton_poi_fused_add_0", DeviceType.CUDA, 100.0),
+              event("## Call CompiledFxGraph ##", DeviceType.CUDA, 600.0, annotation=True)]
+    assert split_ms(events, on_gpu=True) == (0.5, 0.6)  # library: addmm and flash; device: the three kernels once
+    assert split_ms(events, on_gpu=False) == (3.0, None)  # on a CPU: the host time of the three library ops

@@ -46,7 +46,11 @@ def library_ms(run: Callable[[], object], device: torch.device) -> Tuple[float, 
         run()
         if on_gpu:
             torch.cuda.synchronize(device)
-    events = profiler.key_averages()
+    return split_ms(profiler.key_averages(), on_gpu)
+
+
+def split_ms(events, on_gpu: bool) -> Tuple[float, Optional[float]]:
+    """``(library, device)`` ms of a profile's averaged events (``FunctionEventAvg``s)."""
     own_us = (lambda e: e.self_device_time_total) if on_gpu else (lambda e: e.self_cpu_time_total)
     # The ops (CPU events), not the kernels they launch: a kernel's own name could match too.
     library = sum(own_us(e) for e in events if e.device_type == DeviceType.CPU and is_library_op(e.key)) / 1e3
