@@ -6,14 +6,15 @@ Under ``torchrun`` the process group uses nccl when the run is on GPU and gloo o
 (LAVIS's ``init_distributed_mode`` always asks for nccl), and each restart of the workers
 (``torchrun --max-restarts``) rendezvouses under its own prefix.
 """
+import builtins
 import datetime
 import logging
 import os
 import secrets
+import sys
 
 import torch
 import torch.distributed as dist
-from lavis.common.dist_utils import setup_for_distributed
 
 DEFAULT_RUNNER, DEFAULT_SEED = "vila_runner", 42
 logger = logging.getLogger(__name__)
@@ -43,7 +44,21 @@ def init_distributed(run_cfg) -> None:
     store = attempt_store(run_cfg.get("dist_url", "env://"), rank, world_size, timeout)
     dist.init_process_group(backend, store=store, world_size=world_size, rank=rank, timeout=timeout)
     run_cfg.distributed, run_cfg.gpu, run_cfg.rank, run_cfg.world_size = True, local_rank, rank, world_size
-    setup_for_distributed(rank == 0)
+    print_to_stdout_on_main_rank_only(rank == 0)
+
+
+def print_to_stdout_on_main_rank_only(is_main: bool) -> None:
+    """LAVIS's convention for ``print`` under torchrun: only the main rank prints to stdout
+    (``print(..., force=True)`` prints on any rank). Unlike LAVIS's ``setup_for_distributed``, a
+    ``print`` to any other file is kept: Python 3.13 prints an uncaught exception's traceback with
+    ``print(..., file=sys.stderr)``, so LAVIS's would leave another rank's crash without a word."""
+    builtin_print = builtins.print
+
+    def print(*args, force: bool = False, **kwargs):
+        if is_main or force or kwargs.get("file") not in (None, sys.stdout):
+            builtin_print(*args, **kwargs)
+
+    builtins.print = print
 
 
 def log_process_group(run_cfg) -> None:
