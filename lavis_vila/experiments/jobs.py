@@ -6,16 +6,28 @@ thread, whatever the number of workers, so results do not depend on ``--jobs``. 
 output (LAVIS's logs, progress bars) goes to its own log file.
 """
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 
-def one_thread() -> None:
+def start_worker() -> None:
+    """A worker's set-up: one torch thread, and an end with the process that started it."""
     import torch
 
     torch.set_num_threads(1)
+    threading.Thread(target=exit_with_parent, name="exit-with-parent", daemon=True).start()
+
+
+def exit_with_parent() -> None:
+    """Wait until the parent process has ended, then end this one. A pool's workers outlive a parent
+    that is killed (SIGTERM, ``timeout``): each would finish its training job, then wait for the
+    next one forever, holding its memory."""
+    multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
+    os._exit(1)
 
 
 def logged(log: Path, function, *args):
@@ -39,11 +51,11 @@ def logged(log: Path, function, *args):
 
 
 class Jobs:
-    """A pool of ``workers`` processes (spawned, one torch thread each)."""
+    """A pool of ``workers`` processes (spawned, one torch thread each, ending with this process)."""
 
     def __init__(self, workers: int):
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=one_thread)
+                                        initializer=start_worker)
 
     def submit(self, log: Path, function, *args) -> Future:
         """Run ``function(*args)`` in a worker, its console output in ``log``."""
