@@ -1,6 +1,7 @@
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -23,8 +24,10 @@ COMPILED = {("vila", "efficient", 8), ("vila", "prompter_layer 1", 8), ("sevila_
 
 @pytest.mark.slow
 def test_bench_gpu_script_runs_tiny_on_cpu_and_writes_documented_json(tmp_path):
+    # PYTHON: the interpreter under test, not one the caller's environment names (test.sh's PYTHON is the
+    # base interpreter its venv was made from, which has no torch)
     env = {**os.environ, "MODEL_TYPE": "tiny", "OUT": str(tmp_path), "REPEATS": "3", "COMPILED_BATCHES": "1",
-           "COMPILE_MODES": "default"}
+           "COMPILE_MODES": "default", "PYTHON": sys.executable}
     result = subprocess.run(["bash", "run_scripts/vila/bench_gpu.sh"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
