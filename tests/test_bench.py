@@ -24,8 +24,8 @@ COMPILED = {("vila", "efficient", 8), ("vila", "prompter_layer 1", 8), ("sevila_
 
 @pytest.mark.slow
 def test_bench_gpu_script_runs_tiny_on_cpu_and_writes_documented_json(tmp_path):
-    # PYTHON: the interpreter under test, not one the caller's environment names (test.sh's PYTHON is the
-    # base interpreter its venv was made from, which has no torch)
+    # PYTHON: the interpreter under test, not one the caller's environment names (a PYTHON given to
+    # test.sh, as .ci/run's Python 3.13 step does, is the base interpreter the venv was made from)
     env = {**os.environ, "MODEL_TYPE": "tiny", "OUT": str(tmp_path), "REPEATS": "3", "COMPILED_BATCHES": "1",
            "COMPILE_MODES": "default", "PYTHON": sys.executable}
     result = subprocess.run(["bash", "run_scripts/vila/bench_gpu.sh"], cwd=REPO_ROOT, env=env,

@@ -25,7 +25,8 @@ def start_worker() -> None:
 def exit_with_parent() -> None:
     """Wait until the parent process has ended, then end this one. A pool's workers outlive a parent
     that is killed (SIGTERM, ``timeout``): each would finish its training job, then wait for the
-    next one forever, holding its memory."""
+    next one forever, holding its memory. For spawned workers (``Jobs``): a forked one would hold
+    its siblings' copies of the parent's pipe ends."""
     multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
     os._exit(1)
 
