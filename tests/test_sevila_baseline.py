@@ -42,6 +42,29 @@ def test_localizer_scores_frames_with_the_llm_yes_logit_and_sevilas_question(sev
     assert "Considering the information" not in prompt and "Option D: a page" in prompt
 
 
+def test_the_localizer_tokenizes_each_videos_question_once_and_scores_as_if_tokenized_once_per_frame(sevila, monkeypatch):
+    batch = tiny_batch(16)
+    batch["qa_input"] = [QUESTION, QUESTION.replace("?", " first?")]
+    frames = sevila.encode_frames(batch["video"])
+    tokenizer, texts_tokenized = sevila.t5_tokenizer, []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(tokenizer, name)
+
+        def __call__(self, texts, **kwargs):
+            texts_tokenized.append(len(texts))
+            return tokenizer(texts, **kwargs)
+
+    with torch.no_grad():
+        monkeypatch.setattr(sevila, "t5_tokenizer", Spy())
+        relevance = sevila.frame_relevance(frames, batch)
+        assert texts_tokenized == [2]  # 2 videos x 16 frames, one question each
+        monkeypatch.setattr(sevila, "_t5_tokenize", lambda texts, max_length, device: tokenizer(
+            list(texts), padding="longest", truncation=max_length is not None, max_length=max_length, return_tensors="pt"))
+        assert torch.equal(relevance, sevila.frame_relevance(frames, batch))
+
+
 def test_sevila_checkpoint_key_names_are_top_level(sevila):
     keys = sevila.state_dict().keys()
     for name in ["Qformer_loc.bert.embeddings.word_embeddings.weight", "query_tokens_loc", "t5_proj_loc.weight",

@@ -12,6 +12,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from transformers import BatchEncoding
 
 from lavis_vila.models.precision import autocast_to
 from lavis_vila.models.stage_timing import LLM, stage
@@ -26,11 +27,18 @@ class LLMScoring:
 
     def _t5_tokenize(self, texts, max_length: Optional[int], device):
         """Truncated to ``max_length`` tokens on the tokenizer's ``truncation_side`` (left for ViLA, right for
-        SeViLA's ``t5_truncation_side``); ``None``: not truncated."""
-        return self.t5_tokenizer(
-            list(texts), padding="longest", truncation=max_length is not None, max_length=max_length,
+        SeViLA's ``t5_truncation_side``); ``None``: not truncated. Each distinct text is tokenized once
+        (SeViLA's localizer asks each video's question once per frame): the same ids and padding."""
+        texts = list(texts)
+        distinct = {text: row for row, text in enumerate(dict.fromkeys(texts))}
+        encoding = self.t5_tokenizer(
+            list(distinct), padding="longest", truncation=max_length is not None, max_length=max_length,
             return_tensors="pt",
-        ).to(device)
+        )
+        if len(distinct) < len(texts):
+            rows = torch.tensor([distinct[text] for text in texts])
+            encoding = BatchEncoding({key: value[rows] for key, value in encoding.items()})
+        return encoding.to(device)
 
     def _llm_encoder_inputs(self, visual_tokens: torch.Tensor, qa_input, max_length: Optional[int]):
         """[visual tokens (B, M, D) ; T5-embedded instruction] -> inputs_embeds (B, M + L, D) in
