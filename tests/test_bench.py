@@ -37,6 +37,8 @@ def test_bench_gpu_script_runs_tiny_on_cpu_and_writes_documented_json(tmp_path):
         assert ROW_KEYS <= set(row) and row["weights"] == "random"
         assert row["latency_ms_min"] <= row["latency_ms_median"] <= row["latency_ms_max"]
         assert row["library_ms_per_video"] > 0 and row["device_ms_per_video"] is None  # --library-time, on a CPU
+        reads_text = not row["model"].startswith(("component:vit", "component:prompter"))
+        assert (row["tokenizer_ms_per_video"] > 0) == reads_text
     flops = {r["model"] + r["mode"] + str(r["candidate_frames"]): r["flops"]
              for r in json.loads((tmp_path / "flops_tiny.json").read_text())}
     assert flops["sevila_baselineefficient32"] > flops["vilaefficient32"] > flops["vilaefficient8"] > 0
@@ -131,33 +133,55 @@ def test_full_size_flops_with_the_prompter_on_block_6_are_at_most_040_of_the_def
 
 
 def test_library_time_counts_matmuls_and_attention_but_not_element_wise_work():
-    from lavis_vila.experiments.library_time import is_library_op, library_ms
+    from lavis_vila.experiments.library_time import TimeSplit, is_library_op, time_split
     x = torch.randn(64, 64)
     q = torch.randn(1, 2, 16, 8)
-    assert library_ms(lambda: (x * 2 + 1).relu().sum(), torch.device("cpu")) == (0.0, None)
-    library, on_device = library_ms(lambda: [x @ x for _ in range(4)], torch.device("cpu"))
-    assert library > 0 and on_device is None  # a CPU has no device time apart from the host's
-    assert library_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, q, q), torch.device("cpu"))[0] > 0
+    assert time_split(lambda: (x * 2 + 1).relu().sum(), torch.device("cpu")) == TimeSplit(0.0, None, 0.0)
+    library, on_device, tokenizers = time_split(lambda: [x @ x for _ in range(4)], torch.device("cpu"))
+    assert library > 0 and tokenizers == 0 and on_device is None  # a CPU has no device time apart from the host's
+    assert time_split(lambda: torch.nn.functional.scaled_dot_product_attention(q, q, q), torch.device("cpu")).library > 0
     assert all(map(is_library_op, ["aten::addmm", "aten::_scaled_dot_product_flash_attention_for_cpu",
                                    "aten::mkldnn_convolution", "mkldnn::_linear_pointwise", "aten::bmm",
                                    "aten::_flash_attention_forward", "aten::_efficient_attention_forward"]))
     assert not any(map(is_library_op, ["aten::add", "aten::_softmax", "aten::linear", "aten::matmul"]))
 
 
-def test_summary_bounds_a_compiled_row_by_its_library_time_and_the_table_shows_it():
+def test_library_time_times_each_tokenizer_call_and_leaves_tokenizers_unpatched_after():
+    from transformers import PreTrainedTokenizerBase
+
+    from lavis_vila.experiments.library_time import time_split, timed_tokenizers
+    from lavis_vila.models.backbones import build_qformer_tokenizer, build_t5_tokenizer
+    call = PreTrainedTokenizerBase.__call__
+    tokenizers = [build_qformer_tokenizer("tiny"), build_t5_tokenizer("tiny")]
+    split = time_split(lambda: tokenizers[0](["why did the boy sit down?"], return_tensors="pt"), torch.device("cpu"))
+    assert split.library == 0 and split.tokenizers > 0
+    with timed_tokenizers() as seconds:
+        for tokenizer in tokenizers * 3:
+            tokenizer(["why did the boy sit down?"], padding="longest", return_tensors="pt")
+    assert len(seconds) == 6 and all(s > 0 for s in seconds)  # one time a call, none nested
+    assert PreTrainedTokenizerBase.__call__ is call
+
+
+def test_summary_bounds_a_compiled_row_by_its_library_and_tokenizer_time_and_the_table_shows_them():
     def row(model, t, compile="eager", ms=10.0, mode="efficient", **extra):
         return Row(model, mode, t, 2, 1, "cpu", "bf16", latency_ms_median=ms, latency_ms_min=ms,
                    latency_ms_max=ms, compile=compile, **extra)
 
-    rows = [row("vila", 8, ms=12.0, library_ms_per_video=3.0), row("vila", 8, "default", ms=6.0, library_ms_per_video=4.0),
+    rows = [row("vila", 8, ms=12.0, library_ms_per_video=3.0, tokenizer_ms_per_video=1.0),
+            row("vila", 8, "default", ms=6.0, library_ms_per_video=3.0, tokenizer_ms_per_video=1.0),
             row("vila", 32), row("sevila_baseline", 32, ms=60.0), row("vila", 8, mode="official_style"),
             row("component:vit", 8), row("component:llm", 2)]
     lines = summary(rows).splitlines()
-    assert ("  vila(8->2) efficient compiled default: 4 ms a video in library calls (matmul, attention, convolution), "
-            "so eager / compiled cannot pass 3.00") in lines
+    # on a CPU the host runs the library calls and the tokenizers one after the other: 12 / (3 + 1)
+    assert ("  vila(8->2) efficient compiled default: 3 ms a video in library calls (matmul, attention, convolution) "
+            "and 1 in the tokenizers, so eager / compiled cannot pass 3.00") in lines
     table = format_table(rows).splitlines()
-    assert table[0].endswith("| host syncs/video | library ms/video |") and "device ms/video" not in table[0]
-    assert table[3].endswith("| - | - | 4 |") and table[4].endswith("| - |")
+    assert table[0].endswith("| host syncs/video | library ms/video | tokenizer ms/video |") and "device" not in table[0]
+    assert table[3].endswith("| - | - | 3 | 1 |") and table[4].endswith("| - | - |")
+    # on a GPU the host tokenizes while kernels run: the larger of the two bounds the latency
+    for r in rows:
+        r.device = "cuda"
+    assert "and 1 in the tokenizers, so eager / compiled cannot pass 4.00" in summary(rows)
 
 
 def test_throughput_times_vila_and_sevila_at_doubling_batches_up_to_the_bound(capsys):

@@ -15,9 +15,9 @@ With ``compile_modes`` (``--compile``), each of ``COMPILED_ROWS`` (or those ``--
 each mode, as a compiled twin sharing its weights (``models.compiled``). After the timing, one
 counted run of each row gives what decides a GPU's speed besides FLOPs, per video: aten ops (in
 a compiled row, those outside its graphs), kernels (a compiled row's graphs' kernels plus those
-ops), graphs, and host syncs (``op_counts``); with ``library_time`` (``--library-time``), one
-profiled run more gives the ms in library calls, the floor under a compiled build's latency
-(``library_time``).
+ops), graphs, and host syncs (``op_counts``); with ``library_time`` (``--library-time``), two
+runs more give the ms in the tokenizers and, profiled, in library calls: the floor under a compiled
+build's latency (``library_time``).
 ``flops`` counts FLOPs and aten ops on the meta device instead, with no weights and no timing.
 """
 import copy
@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from lavis_vila.experiments.bench_report import Row
-from lavis_vila.experiments.library_time import library_ms
+from lavis_vila.experiments.library_time import time_split
 from lavis_vila.experiments.machine import cpu_info
 from lavis_vila.experiments.op_counts import count_aten_ops, count_host_syncs
 from lavis_vila.models import build_model
@@ -264,22 +264,24 @@ def count_launch_costs(variant_list: list) -> None:
 
 
 def measure_library_time(variant_list: list, device: torch.device) -> None:
-    """One profiled run of each variant: ms a video in library calls (and on a GPU, in any kernel).
-    CUDA-graph rows (``reduce-overhead``) on a GPU are left out: CUPTI's view of a graph replay is
-    unreliable (pytorch/kineto#1165), and profiling one has crashed processes before."""
+    """Two runs more of each variant: ms a video in the tokenizers, then, profiled, in library calls
+    (and on a GPU, in any kernel). CUDA-graph rows (``reduce-overhead``) on a GPU are left out: CUPTI's
+    view of a graph replay is unreliable (pytorch/kineto#1165), and profiling one has crashed
+    processes before."""
     for variant in variant_list:
         if device.type == "cuda" and variant.row.compile == "reduce-overhead":
             continue
         try:
             with torch.inference_mode():
-                library, on_device = library_ms(variant.run, device)
+                split = time_split(variant.run, device)
         except RuntimeError as error:  # a GPU machine whose profiler (CUPTI) fails: the timed rows still count
             print(f"note: --library-time stopped at {variant.row.model} {variant.row.mode} ({error}); "
                   f"the rows keep their timings")
             return
-        variant.row.library_ms_per_video = library / variant.row.batch_size
-        if on_device is not None:
-            variant.row.device_ms_per_video = on_device / variant.row.batch_size
+        variant.row.library_ms_per_video = split.library / variant.row.batch_size
+        variant.row.tokenizer_ms_per_video = split.tokenizers / variant.row.batch_size
+        if split.device is not None:
+            variant.row.device_ms_per_video = split.device / variant.row.batch_size
 
 
 def largest_batches(model_type: str, device_name: str, dtype_name: str, up_to: int, repeats: int = 3,

@@ -1,34 +1,48 @@
-"""Where a call's time goes: inside library calls, which no compiler fuses away, or elsewhere.
+"""Where a call's time goes: inside library calls and tokenizers, which no compiler removes, or elsewhere.
 
 Inductor leaves every matmul, attention and convolution to a library kernel (BLAS, oneDNN, cuBLAS,
 the flash-attention kernels) and generates code only for the element-wise and reduction work
-around them. So a compiled row's time in those calls is a floor under its latency: that compiled
-build can make a video no faster than eager / (its library ms). (Inductor may change the library
-calls themselves, for example attention written out by hand becomes one SDPA call, so the floor
-is the build's, not every compiler's.)
+around them; the tokenizers run in Python before the graphs, compiled or not. So a compiled row's
+time in those calls is a floor under its latency: on a CPU, where the host does both one after
+the other, that compiled build can make a video no faster than eager / (its library ms + its
+tokenizer ms). (Inductor may change the library calls themselves, for example attention written
+out by hand becomes one SDPA call, so the floor is the build's, not every compiler's.)
 
-``library_ms(run, device)`` profiles one call (``torch.profiler``) and returns, in ms:
+``time_split(run, device)`` profiles one call (``torch.profiler``) and returns, in ms:
 
 - ``library``: the self time of the library calls (``is_library_op``): their host time on a CPU,
   where the host does the arithmetic, and their kernels' device time on a GPU (SDPA's too: under
   ``aten::_scaled_dot_product_flash_attention``, ``aten::_flash_attention_forward`` launches them);
+- ``tokenizers``: the host time in tokenizer calls (``PreTrainedTokenizerBase.__call__``), timed
+  in one run more without the profiler, which would slow the tensors they make;
 - ``device``: on a GPU, the device time of every kernel (None on a CPU). Latency far above it
   means the GPU waits on the host: launch-bound.
 
 The bench profiles no CUDA-graph row (``reduce-overhead``) on a GPU: CUPTI's view of a graph
 replay is unreliable.
 """
-from typing import Callable, Optional, Tuple
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
+from transformers import PreTrainedTokenizerBase
 
 # By profiler name: the ops behind ``models.compiled.LIBRARY_CALLS`` (the graph calls inductor
 # leaves to a library), and on a GPU the ops under scaled_dot_product_attention that launch its kernels.
 LIBRARY_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}
 LIBRARY_OP_PARTS = ("scaled_dot_product", "convolution", "mkldnn::_linear", "_flash_attention_forward",
                     "_efficient_attention_forward", "cudnn_attention")
+
+
+class TimeSplit(NamedTuple):
+    """ms of one call: in library calls, on a GPU in any kernel (else None), and in tokenizer calls."""
+
+    library: float
+    device: Optional[float]
+    tokenizers: float
 
 
 def is_library_op(name: str) -> bool:
@@ -38,15 +52,37 @@ def is_library_op(name: str) -> bool:
     return name in LIBRARY_OPS or any(part in name for part in LIBRARY_OP_PARTS)
 
 
-def library_ms(run: Callable[[], object], device: torch.device) -> Tuple[float, Optional[float]]:
-    """``(library, device)`` ms of one ``run()`` (see the module's docstring)."""
+@contextmanager
+def timed_tokenizers() -> Iterator[List[float]]:
+    """Yield a list that collects the seconds of each tokenizer call made in the block."""
+    call = PreTrainedTokenizerBase.__call__
+    seconds = []
+
+    def timed(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return call(self, *args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - start)
+
+    PreTrainedTokenizerBase.__call__ = timed
+    try:
+        yield seconds
+    finally:
+        PreTrainedTokenizerBase.__call__ = call
+
+
+def time_split(run: Callable[[], object], device: torch.device) -> TimeSplit:
+    """Two ``run()``s: the tokenizers timed, then the library calls profiled (see the module's docstring)."""
+    with timed_tokenizers() as seconds:
+        run()
     on_gpu = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     with profile(activities=activities) as profiler:
         run()
         if on_gpu:
             torch.cuda.synchronize(device)
-    return split_ms(profiler.key_averages(), on_gpu)
+    return TimeSplit(*split_ms(profiler.key_averages(), on_gpu), tokenizers=sum(seconds) * 1e3)
 
 
 def split_ms(events, on_gpu: bool) -> Tuple[float, Optional[float]]:

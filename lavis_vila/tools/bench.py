@@ -3,7 +3,7 @@
     python -m lavis_vila.tools.bench --model-type tiny --repeats 3 --out bench.json
     python -m lavis_vila.tools.bench --model-type flant5xl --flops          # meta device, no timing
     python -m lavis_vila.tools.bench --model-type tiny --selected-frames 2 --compile --threads 1   # + compiled rows
-    python -m lavis_vila.tools.bench --model-type tiny --compile --library-time     # + ms in matmul/attention/conv calls
+    python -m lavis_vila.tools.bench --model-type tiny --compile --library-time     # + ms in matmul/attention/conv calls and tokenizers
     python -m lavis_vila.tools.bench --model-type flant5xl --device cuda --throughput 256   # videos/s up to the largest batch
     python -m lavis_vila.tools.bench --model-type flant5xl --device cuda --compile default reduce-overhead
 """
@@ -38,8 +38,9 @@ def main(argv=None):
     parser.add_argument("--compile-rows", nargs="+", choices=COMPILED_ROWS, default=list(COMPILED_ROWS),
                         help="which rows --compile compiles: vila 8->K, with the early prompter_layer, sevila_baseline 32->K")
     parser.add_argument("--library-time", action="store_true",
-                        help="one profiled run more per row: ms a video in library calls (matmul, attention, "
-                             "convolution), which bound what compiling can gain; on a GPU also ms in any kernel")
+                        help="two runs more per row: ms a video in library calls (matmul, attention, "
+                             "convolution, profiled) and in the tokenizers, which bound what compiling can gain; "
+                             "on a GPU also ms in any kernel")
     parser.add_argument("--throughput", type=int, metavar="N",
                         help="instead of the rows: ViLA 8->K and SeViLA 32->K eager at batch 1, 2, 4, ... up to N, "
                              "until one runs out of GPU memory (a CPU does not: N bounds it); videos/s at each")
