@@ -8,15 +8,16 @@ the other, that compiled build can make a video no faster than eager / (its libr
 tokenizer ms). (Inductor may change the library calls themselves, for example attention written
 out by hand becomes one SDPA call, so the floor is the build's, not every compiler's.)
 
-``time_split(run, device)`` profiles one call (``torch.profiler``) and returns, in ms:
+``time_split(run, device)`` calls ``run`` twice, timing its tokenizer calls in the first and
+profiling the second (``torch.profiler``, which would slow the tensors a tokenizer makes), and
+returns, in ms:
 
 - ``library``: the self time of the library calls (``is_library_op``): their host time on a CPU,
   where the host does the arithmetic, and their kernels' device time on a GPU (SDPA's too: under
   ``aten::_scaled_dot_product_flash_attention``, ``aten::_flash_attention_forward`` launches them);
-- ``tokenizers``: the host time in tokenizer calls (``PreTrainedTokenizerBase.__call__``), timed
-  in one run more without the profiler, which would slow the tensors they make;
 - ``device``: on a GPU, the device time of every kernel (None on a CPU). Latency far above it
-  means the GPU waits on the host: launch-bound.
+  means the GPU waits on the host: launch-bound;
+- ``tokenizers``: the host time in tokenizer calls (``PreTrainedTokenizerBase.__call__``).
 
 The bench profiles no CUDA-graph row (``reduce-overhead``) on a GPU: CUPTI's view of a graph
 replay is unreliable.
@@ -73,7 +74,7 @@ def timed_tokenizers() -> Iterator[List[float]]:
 
 
 def time_split(run: Callable[[], object], device: torch.device) -> TimeSplit:
-    """Two ``run()``s: the tokenizers timed, then the library calls profiled (see the module's docstring)."""
+    """See the module's docstring."""
     with timed_tokenizers() as seconds:
         run()
     on_gpu = device.type == "cuda"
