@@ -46,6 +46,7 @@ def test_the_localizer_tokenizes_each_videos_question_once_and_scores_as_if_toke
     batch = tiny_batch(16)
     batch["qa_input"] = [QUESTION, QUESTION.replace("?", " first?")]
     frames = sevila.encode_frames(batch["video"])
+    sevila.answer_prefix_ids, sevila.yes_token_id  # cached on first use: tokenized before the spy
     tokenizer, texts_tokenized = sevila.t5_tokenizer, []
 
     class Spy:
@@ -63,6 +64,18 @@ def test_the_localizer_tokenizes_each_videos_question_once_and_scores_as_if_toke
         monkeypatch.setattr(sevila, "_t5_tokenize", lambda texts, max_length, device: tokenizer(
             list(texts), padding="longest", truncation=max_length is not None, max_length=max_length, return_tensors="pt"))
         assert torch.equal(relevance, sevila.frame_relevance(frames, batch))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("max_length", [None, 4, 12])
+def test_t5_tokenizing_repeated_texts_once_gives_the_ids_and_mask_of_tokenizing_each(sevila, monkeypatch, side, max_length):
+    monkeypatch.setattr(sevila.t5_tokenizer, "truncation_side", side)
+    texts = ["Option A", QUESTION, "Option A", "why?", QUESTION, "Option A"]  # repeats apart, lengths apart
+    each = sevila.t5_tokenizer(texts, padding="longest", truncation=max_length is not None, max_length=max_length,
+                               return_tensors="pt")
+    once = sevila._t5_tokenize(texts, max_length, "cpu")
+    assert set(once.keys()) == {"input_ids", "attention_mask"}
+    assert torch.equal(once.input_ids, each.input_ids) and torch.equal(once.attention_mask, each.attention_mask)
 
 
 def test_sevila_checkpoint_key_names_are_top_level(sevila):

@@ -68,10 +68,10 @@ def format_table(rows: list) -> str:
     return "\n".join(lines)
 
 
-def host_floor_ms(row: Row) -> float:
+def latency_floor_ms(row: Row) -> float:
     """A compiled row's ms a video that compiling cannot remove: on a CPU the host runs the library
-    calls and the tokenizers one after the other; on a GPU the kernels run while the host tokenizes
-    the next part, so the larger of the two."""
+    calls and the tokenizers one after the other, so their sum; on a GPU the library kernels run
+    while the host tokenizes the next part, so the larger of the two."""
     if row.device.startswith("cuda"):
         return max(row.library_ms_per_video, row.tokenizer_ms_per_video)
     return row.library_ms_per_video + row.tokenizer_ms_per_video
@@ -95,7 +95,7 @@ def compiled_summary(rows: list, metric: str) -> list:
         if r.library_ms_per_video and metric == "latency_ms_median":
             lines.append(f"  {name} compiled {r.compile}: {r.library_ms_per_video:.3g} ms a video in library calls "
                          f"(matmul, attention, convolution) and {r.tokenizer_ms_per_video:.3g} in the tokenizers, "
-                         f"so eager / compiled cannot pass {eager.latency_ms_median / host_floor_ms(r):.2f}")
+                         f"so eager / compiled cannot pass {eager.latency_ms_median / latency_floor_ms(r):.2f}")
     return lines
 
 

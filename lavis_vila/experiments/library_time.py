@@ -3,13 +3,15 @@
 Inductor leaves every matmul, attention and convolution to a library kernel (BLAS, oneDNN, cuBLAS,
 the flash-attention kernels) and generates code only for the element-wise and reduction work
 around them; the tokenizers run in Python before the graphs, compiled or not. So a compiled row's
-time in those calls is a floor under its latency: on a CPU, where the host does both one after
-the other, that compiled build can make a video no faster than eager / (its library ms + its
-tokenizer ms). (Inductor may change the library calls themselves, for example attention written
-out by hand becomes one SDPA call, so the floor is the build's, not every compiler's.)
+time in those calls is a floor under its latency: that compiled build can make a video no faster
+than eager / (its library ms + its tokenizer ms) on a CPU, where the host does both one after the
+other, and eager / the larger of the two on a GPU, where the host tokenizes while kernels run
+(``bench_report.latency_floor_ms``). (Inductor may change the library calls themselves, for
+example attention written out by hand becomes one SDPA call, so the floor is the build's, not
+every compiler's.)
 
 ``time_split(run, device)`` calls ``run`` twice, timing its tokenizer calls in the first and
-profiling the second (``torch.profiler``, which would slow the tensors a tokenizer makes), and
+profiling the second (``torch.profiler``: its cost per op would inflate the tokenizers' time), and
 returns, in ms:
 
 - ``library``: the self time of the library calls (``is_library_op``): their host time on a CPU,
@@ -55,7 +57,9 @@ def is_library_op(name: str) -> bool:
 
 @contextmanager
 def timed_tokenizers() -> Iterator[List[float]]:
-    """Yield a list that collects the seconds of each tokenizer call made in the block."""
+    """Yield a list that collects the seconds of each tokenizer call made in the block. It replaces
+    ``PreTrainedTokenizerBase.__call__`` for the whole process meanwhile: for a single-threaded
+    measurement like the bench's."""
     call = PreTrainedTokenizerBase.__call__
     seconds = []
 
@@ -75,9 +79,11 @@ def timed_tokenizers() -> Iterator[List[float]]:
 
 def time_split(run: Callable[[], object], device: torch.device) -> TimeSplit:
     """See the module's docstring."""
+    on_gpu = device.type == "cuda"
     with timed_tokenizers() as seconds:
         run()
-    on_gpu = device.type == "cuda"
+    if on_gpu:  # the profiled run starts with no kernel of the timed one still running
+        torch.cuda.synchronize(device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     with profile(activities=activities) as profiler:
         run()

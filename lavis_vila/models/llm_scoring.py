@@ -28,16 +28,16 @@ class LLMScoring:
     def _t5_tokenize(self, texts, max_length: Optional[int], device):
         """Truncated to ``max_length`` tokens on the tokenizer's ``truncation_side`` (left for ViLA, right for
         SeViLA's ``t5_truncation_side``); ``None``: not truncated. Each distinct text is tokenized once
-        (SeViLA's localizer asks each video's question once per frame): the same ids and padding."""
-        texts = list(texts)
-        distinct = {text: row for row, text in enumerate(dict.fromkeys(texts))}
+        and its row repeated where it repeats (SeViLA's localizer asks each video's question once per
+        frame; targets like "Option A" repeat in a batch): the ids and mask of tokenizing every text."""
+        distinct = {}  # text -> its row in the tokenized batch, in order of first appearance
+        rows = [distinct.setdefault(text, len(distinct)) for text in texts]
         encoding = self.t5_tokenizer(
             list(distinct), padding="longest", truncation=max_length is not None, max_length=max_length,
             return_tensors="pt",
         )
-        if len(distinct) < len(texts):
-            rows = torch.tensor([distinct[text] for text in texts])
-            encoding = BatchEncoding({key: value[rows] for key, value in encoding.items()})
+        if len(distinct) < len(rows):
+            encoding = BatchEncoding({key: value[torch.tensor(rows)] for key, value in encoding.items()})
         return encoding.to(device)
 
     def _llm_encoder_inputs(self, visual_tokens: torch.Tensor, qa_input, max_length: Optional[int]):
