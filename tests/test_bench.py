@@ -47,6 +47,8 @@ def test_bench_gpu_script_runs_tiny_on_cpu_and_writes_documented_json(tmp_path):
     assert {(r["model"], r["mode"], r["candidate_frames"]) for r in compiled} == COMPILED
     for row in compiled:
         assert 0 < row["kernels_per_video"] and row["host_syncs_per_video"] == 1 and row["graphs_compiled_while_counting"] == 0
+        assert row["graph_ms_per_video"] > 0 and row["graph_entry_ms_per_video"] > 0  # --library-time, compiled
+    assert all(r["graph_ms_per_video"] is None for r in rows)  # eager rows enter no graph
     throughput = json.loads((tmp_path / "throughput_tiny_cpu.json").read_text())
     assert [(r["model"], r["batch_size"]) for r in throughput] == [(m, b) for m in ("vila", "sevila_baseline") for b in (1, 2, 4)]
 
@@ -137,8 +139,9 @@ def test_library_time_counts_matmuls_and_attention_but_not_element_wise_work():
     x = torch.randn(64, 64)
     q = torch.randn(1, 2, 16, 8)
     assert time_split(lambda: (x * 2 + 1).relu().sum(), torch.device("cpu")) == TimeSplit(0.0, None, 0.0)
-    library, on_device, tokenizers = time_split(lambda: [x @ x for _ in range(4)], torch.device("cpu"))
+    library, on_device, tokenizers, graphs, graph_entry = time_split(lambda: [x @ x for _ in range(4)], torch.device("cpu"))
     assert library > 0 and tokenizers == 0 and on_device is None  # a CPU has no device time apart from the host's
+    assert graphs is None and graph_entry is None  # no compiled part ran
     assert time_split(lambda: torch.nn.functional.scaled_dot_product_attention(q, q, q), torch.device("cpu")).library > 0
     assert all(map(is_library_op, ["aten::addmm", "aten::_scaled_dot_product_flash_attention_for_cpu",
                                    "aten::mkldnn_convolution", "mkldnn::_linear_pointwise", "aten::bmm",
@@ -183,6 +186,28 @@ def test_summary_bounds_a_compiled_row_by_library_plus_tokenizer_ms_on_a_cpu_the
         r.device = "cuda"
     rows[1].tokenizer_ms_per_video = 4.0
     assert "and 4 in the tokenizers, so eager / compiled cannot pass 3.00" in summary(rows)
+
+
+def test_summary_bounds_a_cpu_compiled_row_by_its_graphs_plus_tokenizers_and_a_gpu_row_not():
+    def row(model, t, compile="eager", ms=10.0, mode="efficient", **extra):
+        return Row(model, mode, t, 2, 1, "cpu", "fp32", latency_ms_median=ms, latency_ms_min=ms,
+                   latency_ms_max=ms, compile=compile, **extra)
+
+    times = dict(library_ms_per_video=2.0, tokenizer_ms_per_video=1.0)
+    rows = [row("vila", 8, ms=12.0, **times), row("vila", 8, "default", ms=8.0, graph_ms_per_video=5.0,
+                                                   graph_entry_ms_per_video=0.5, **times),
+            row("vila", 32), row("sevila_baseline", 32, ms=60.0), row("vila", 8, mode="official_style"),
+            row("component:vit", 8), row("component:llm", 2)]
+    # the graphs' time holds their arithmetic on a CPU: 12 / (5 + 1), tighter than 12 / (2 + 1)
+    assert ("  vila(8->2) efficient compiled default: 5 ms a video inside its graphs, 0.5 entering them (guards, "
+            "parameters as inputs, wrappers); with the tokenizers, these graphs cannot pass eager / compiled 2.00"
+            ) in summary(rows).splitlines()
+    table = format_table(rows).splitlines()
+    assert table[0].endswith("| graph ms/video | graph entry ms/video |") and table[3].endswith("| 5 | 0.5 |")
+    for r in rows:  # on a GPU the graphs' host time is launching them: no bound from it
+        r.device = "cuda"
+    assert ("  vila(8->2) efficient compiled default: 5 ms a video launching its graphs, 0.5 entering them (guards, "
+            "parameters as inputs, wrappers)") in summary(rows).splitlines()
 
 
 def test_throughput_times_vila_and_sevila_at_doubling_batches_up_to_the_bound(capsys):

@@ -10,6 +10,7 @@ import torch
 
 from conftest import REPO_ROOT, launch_in_process, tiny_batch
 from lavis_vila.datasets.synthetic import generate
+from lavis_vila.experiments.library_time import time_split
 from lavis_vila.experiments.op_counts import count_aten_ops, count_host_syncs
 from lavis_vila.models import build_model
 from lavis_vila.models.compiled import STATS, BucketPadding, bucket_length, compile_mode
@@ -149,6 +150,23 @@ def test_compiled_path_makes_one_host_sync_and_recompiles_nothing_once_warm(comp
         outside_graphs, every_op = (count_aten_ops(lambda: model.answer_scores(clips)) for model in (twin, compiled("vila")[0]))
     assert 0 < outside_graphs < every_op / 4  # the Python between the graphs dispatches little
     assert STATS.graphs_compiled == graphs  # counting ran the parts eagerly, compiling nothing
+
+
+@pytest.mark.slow
+def test_compiled_parts_time_their_graphs_and_entering_them_and_eager_parts_nothing(compiled):
+    eager, twin, clips, _ = compiled("vila")
+    with torch.no_grad():
+        twin.answer_scores(clips)  # warm: no compiling inside the timed call
+        part, graph = STATS.part_seconds, STATS.graph_seconds
+        twin.answer_scores(clips)
+        inside, entering = STATS.graph_seconds - graph, (STATS.part_seconds - part) - (STATS.graph_seconds - graph)
+        assert inside > 0 and entering > 0  # each part's call holds its graph's and dynamo's entry
+        part, graph = STATS.part_seconds, STATS.graph_seconds
+        eager.answer_scores(clips)
+        assert (STATS.part_seconds, STATS.graph_seconds) == (part, graph)
+    split = time_split(lambda: twin.answer_scores(clips), torch.device("cpu"))
+    assert split.graphs > 0 and split.graph_entry > 0 and split.tokenizers > 0
+    assert time_split(lambda: eager.answer_scores(clips), torch.device("cpu"))[3:] == (None, None)
 
 
 @pytest.mark.slow

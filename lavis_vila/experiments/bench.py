@@ -264,8 +264,8 @@ def count_launch_costs(variant_list: list) -> None:
 
 
 def measure_library_time(variant_list: list, device: torch.device) -> None:
-    """Two runs more of each variant: ms a video in the tokenizers, then, profiled, in library calls
-    (and on a GPU, in any kernel). CUDA-graph rows (``reduce-overhead``) on a GPU are left out: CUPTI's
+    """Two runs more of each variant: ms a video in the tokenizers (and, for a compiled row, inside
+    its graphs and entering them), then, profiled, in library calls (and on a GPU, in any kernel). CUDA-graph rows (``reduce-overhead``) on a GPU are left out: CUPTI's
     view of a graph replay is unreliable (pytorch/kineto#1165), and profiling one has crashed
     processes before."""
     for variant in variant_list:
@@ -282,6 +282,9 @@ def measure_library_time(variant_list: list, device: torch.device) -> None:
         variant.row.tokenizer_ms_per_video = split.tokenizers / variant.row.batch_size
         if split.device is not None:
             variant.row.device_ms_per_video = split.device / variant.row.batch_size
+        if split.graphs is not None:
+            variant.row.graph_ms_per_video = split.graphs / variant.row.batch_size
+            variant.row.graph_entry_ms_per_video = split.graph_entry / variant.row.batch_size
 
 
 def largest_batches(model_type: str, device_name: str, dtype_name: str, up_to: int, repeats: int = 3,

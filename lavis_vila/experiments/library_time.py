@@ -19,7 +19,14 @@ returns, in ms:
   ``aten::_scaled_dot_product_flash_attention``, ``aten::_flash_attention_forward`` launches them);
 - ``device``: on a GPU, the device time of every kernel (None on a CPU). Latency far above it
   means the GPU waits on the host: launch-bound;
-- ``tokenizers``: the host time in tokenizer calls (``PreTrainedTokenizerBase.__call__``).
+- ``tokenizers``: the host time in tokenizer calls (``PreTrainedTokenizerBase.__call__``);
+- ``graphs`` and ``graph_entry``, for a compiled call (else None): the host time inside its
+  compiled graphs, and entering them (``models.compiled.CompileStats``: dynamo's guards, the
+  parameters gathered as graph inputs, AOT autograd's wrappers), in the first run. On a CPU the
+  graphs' time holds their arithmetic (library calls and generated kernels), so no compiled build
+  of these graphs can make a video faster than eager / (graphs + tokenizers); on a GPU it is the
+  host's time launching them. The entry's cost grows with the number of parameters, not with the
+  arithmetic: a host cost per graph call at full size too.
 
 The bench profiles no CUDA-graph row (``reduce-overhead``) on a GPU: CUPTI's view of a graph
 replay is unreliable.
@@ -33,6 +40,8 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from transformers import PreTrainedTokenizerBase
 
+from lavis_vila.models.compiled import STATS
+
 # By profiler name: the ops behind ``models.compiled.LIBRARY_CALLS`` (the graph calls inductor
 # leaves to a library), and on a GPU the ops under scaled_dot_product_attention that launch its kernels.
 LIBRARY_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}
@@ -41,11 +50,14 @@ LIBRARY_OP_PARTS = ("scaled_dot_product", "convolution", "mkldnn::_linear", "_fl
 
 
 class TimeSplit(NamedTuple):
-    """ms of one call: in library calls, on a GPU in any kernel (else None), and in tokenizer calls."""
+    """ms of one call: in library calls, on a GPU in any kernel (else None), in tokenizer calls, and
+    for a compiled call inside its graphs and entering them (else None)."""
 
     library: float
     device: Optional[float]
     tokenizers: float
+    graphs: Optional[float] = None
+    graph_entry: Optional[float] = None
 
 
 def is_library_op(name: str) -> bool:
@@ -80,8 +92,10 @@ def timed_tokenizers() -> Iterator[List[float]]:
 def time_split(run: Callable[[], object], device: torch.device) -> TimeSplit:
     """See the module's docstring."""
     on_gpu = device.type == "cuda"
+    part, graph = STATS.part_seconds, STATS.graph_seconds
     with timed_tokenizers() as seconds:
         run()
+    part, graph = STATS.part_seconds - part, STATS.graph_seconds - graph
     if on_gpu:  # the profiled run starts with no kernel of the timed one still running
         torch.cuda.synchronize(device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
@@ -89,7 +103,8 @@ def time_split(run: Callable[[], object], device: torch.device) -> TimeSplit:
         run()
         if on_gpu:
             torch.cuda.synchronize(device)
-    return TimeSplit(*split_ms(profiler.key_averages(), on_gpu), tokenizers=sum(seconds) * 1e3)
+    compiled = {"graphs": graph * 1e3, "graph_entry": (part - graph) * 1e3} if part else {}
+    return TimeSplit(*split_ms(profiler.key_averages(), on_gpu), tokenizers=sum(seconds) * 1e3, **compiled)
 
 
 def split_ms(events, on_gpu: bool) -> Tuple[float, Optional[float]]:

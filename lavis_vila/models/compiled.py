@@ -25,10 +25,13 @@ Static shapes: the model's two tokenizers pad to a length bucket, the next power
 (``bucket_length``), so a graph sees a handful of prompt lengths, not one per question; the
 prompters' choice is K indices gathered into a fixed (B, K, N, C). Graphs compile with
 ``dynamic=False``: one graph per bucket and batch size, which CUDA graphs need.
-``CompileStats`` counts the graphs compiled and the kernels each call launches.
+``CompileStats`` counts the graphs compiled and the kernels each call launches, and the host
+time of the compiled parts: inside their graphs, and entering them (dynamo's guards, gathering
+every parameter as a graph input, AOT autograd's wrappers), which no graph removes.
 """
 import copy
 import logging
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -107,13 +110,17 @@ class BucketPadding:
 class CompileStats:
     """Graphs compiled so far, and per graph call the kernels it launches: the fused kernels
     inductor generated for it plus the library calls it makes (matmuls, convolutions); the
-    prompt-length buckets each tokenizer has padded to, by its name."""
+    prompt-length buckets each tokenizer has padded to, by its name; the host seconds spent in
+    compiled parts (``part_seconds``: from the call to its return) and, of those, inside their
+    graphs (``graph_seconds``; on a GPU, launching their kernels or replaying their CUDA graphs)."""
 
     graphs_compiled: int = 0
     graph_calls: int = 0
     kernel_launches: int = 0
     kernels_per_graph: list = field(default_factory=list)
     prompt_buckets: dict = field(default_factory=dict)
+    part_seconds: float = 0.0
+    graph_seconds: float = 0.0
 
 
 STATS = CompileStats()
@@ -140,7 +147,11 @@ def counting_inductor(mode: str) -> Callable:
         def run(*args):
             STATS.graph_calls += 1
             STATS.kernel_launches += kernels
-            return compiled(*args)
+            start = time.perf_counter()
+            try:
+                return compiled(*args)
+            finally:
+                STATS.graph_seconds += time.perf_counter() - start
 
         run._boxed_call = getattr(compiled, "_boxed_call", False)
         return run
@@ -177,8 +188,12 @@ class InferenceOnly:
     def __call__(self, *args, **kwargs):
         if not runs_inference(self.owner):
             return self.eager(*args, **kwargs)
-        with _marked_compiled():
-            return self.compiled(*args, **kwargs)
+        start = time.perf_counter()
+        try:
+            with _marked_compiled():
+                return self.compiled(*args, **kwargs)
+        finally:
+            STATS.part_seconds += time.perf_counter() - start
 
 
 @contextmanager
