@@ -165,6 +165,21 @@ def test_library_time_times_each_tokenizer_call_and_leaves_tokenizers_unpatched_
     assert PreTrainedTokenizerBase.__call__ is call
 
 
+def test_library_time_times_but_does_not_profile_a_cuda_graph_row():
+    from lavis_vila.experiments.bench import Variant, measure_library_time
+    from lavis_vila.models.backbones import build_qformer_tokenizer
+    tokenizer = build_qformer_tokenizer("tiny")
+    x = torch.randn(64, 64)
+    rows = [Row("vila", "efficient", 8, 2, 1, "cuda", "bf16", compile=mode) for mode in ("reduce-overhead", "eager")]
+    # run on the CPU, so the unprofiled path is all a CUDA-graph row can take without a GPU
+    run = lambda: (tokenizer(["why did the boy sit down?"], return_tensors="pt"), x @ x)  # noqa: E731
+    measure_library_time([Variant(rows[0], run)], torch.device("cuda"))
+    assert rows[0].library_ms_per_video is None and rows[0].device_ms_per_video is None
+    assert rows[0].tokenizer_ms_per_video > 0 and rows[0].graph_ms_per_video is None  # nothing compiled ran
+    measure_library_time([Variant(rows[1], run)], torch.device("cpu"))
+    assert rows[1].library_ms_per_video > 0 and rows[1].tokenizer_ms_per_video > 0
+
+
 def test_summary_bounds_a_compiled_row_by_library_plus_tokenizer_ms_on_a_cpu_the_larger_on_a_gpu_and_the_table_shows_them():
     def row(model, t, compile="eager", ms=10.0, mode="efficient", **extra):
         return Row(model, mode, t, 2, 1, "cpu", "bf16", latency_ms_median=ms, latency_ms_min=ms,

@@ -15,9 +15,9 @@ With ``compile_modes`` (``--compile``), each of ``COMPILED_ROWS`` (or those ``--
 each mode, as a compiled twin sharing its weights (``models.compiled``). After the timing, one
 counted run of each row gives what decides a GPU's speed besides FLOPs, per video: aten ops (in
 a compiled row, those outside its graphs), kernels (a compiled row's graphs' kernels plus those
-ops), graphs, and host syncs (``op_counts``); with ``library_time`` (``--library-time``), two
-runs more give the ms in the tokenizers and, profiled, in library calls: the floor under a compiled
-build's latency (``library_time``).
+ops), graphs, and host syncs (``op_counts``); with ``library_time`` (``--library-time``), a few
+runs more give the ms in the tokenizers, inside a compiled row's graphs and entering them, and,
+profiled, in library calls: the floors under a compiled build's latency (``library_time``).
 ``flops`` counts FLOPs and aten ops on the meta device instead, with no weights and no timing.
 """
 import copy
@@ -264,27 +264,29 @@ def count_launch_costs(variant_list: list) -> None:
 
 
 def measure_library_time(variant_list: list, device: torch.device) -> None:
-    """Two runs more of each variant: ms a video in the tokenizers (and, for a compiled row, inside
-    its graphs and entering them), then, profiled, in library calls (and on a GPU, in any kernel). CUDA-graph rows (``reduce-overhead``) on a GPU are left out: CUPTI's
+    """``library_time.TIMED_RUNS`` runs more of each variant: ms a video in the tokenizers (and, for a
+    compiled row, inside its graphs and entering them), then one profiled: in library calls (and on
+    a GPU, in any kernel). CUDA-graph rows (``reduce-overhead``) on a GPU are not profiled: CUPTI's
     view of a graph replay is unreliable (pytorch/kineto#1165), and profiling one has crashed
     processes before."""
     for variant in variant_list:
-        if device.type == "cuda" and variant.row.compile == "reduce-overhead":
-            continue
+        cuda_graphs = device.type == "cuda" and variant.row.compile == "reduce-overhead"
         try:
             with torch.inference_mode():
-                split = time_split(variant.run, device)
+                split = time_split(variant.run, device, profiled=not cuda_graphs)
         except RuntimeError as error:  # a GPU machine whose profiler (CUPTI) fails: the timed rows still count
             print(f"note: --library-time stopped at {variant.row.model} {variant.row.mode} ({error}); "
                   f"the rows keep their timings")
             return
-        variant.row.library_ms_per_video = split.library / variant.row.batch_size
-        variant.row.tokenizer_ms_per_video = split.tokenizers / variant.row.batch_size
+        per_video = 1 / variant.row.batch_size
+        if split.library is not None:
+            variant.row.library_ms_per_video = split.library * per_video
+        variant.row.tokenizer_ms_per_video = split.tokenizers * per_video
         if split.device is not None:
-            variant.row.device_ms_per_video = split.device / variant.row.batch_size
+            variant.row.device_ms_per_video = split.device * per_video
         if split.graphs is not None:
-            variant.row.graph_ms_per_video = split.graphs / variant.row.batch_size
-            variant.row.graph_entry_ms_per_video = split.graph_entry / variant.row.batch_size
+            variant.row.graph_ms_per_video = split.graphs * per_video
+            variant.row.graph_entry_ms_per_video = split.graph_entry * per_video
 
 
 def largest_batches(model_type: str, device_name: str, dtype_name: str, up_to: int, repeats: int = 3,

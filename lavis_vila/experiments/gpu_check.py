@@ -10,9 +10,10 @@ Steps, each recorded in ``OUT/gpu_check.json`` and ``OUT/gpu_check.md`` as soon 
   b. evaluate ``eval_samples`` validation questions (each training run evaluates its val split);
   c. ``tools.bench`` in bf16 at batch 1 and 8 (every variant and the component rows); at batch 1
      ViLA 8->4 compiled beside them too: ``torch.compile`` (inductor) and CUDA graphs
-     (``reduce-overhead``), each with its kernels, graphs and host syncs a video; every row but the
-     CUDA-graph one with its ms a video in library calls, in the tokenizers and in any kernel
-     (``--library-time``).
+     (``reduce-overhead``), each with its kernels, graphs and host syncs a video; every row with
+     its ms a video in the tokenizers, the compiled ones launching their graphs and entering them
+     (dynamo's guards, the parameters as graph inputs: host time per call), and every row but the
+     CUDA-graph one in library calls and in any kernel (``--library-time``).
 
 Full size is the ``flant5xl`` architecture with random weights (the machine is offline) and
 prompts tokenized by the shipped tiny tokenizers. The data is a generated ``keyframe_qa``.

@@ -10,9 +10,10 @@ other, and eager / the larger of the two on a GPU, where the host tokenizes whil
 example attention written out by hand becomes one SDPA call, so the floor is the build's, not
 every compiler's.)
 
-``time_split(run, device)`` calls ``run`` twice, timing its tokenizer calls in the first and
-profiling the second (``torch.profiler``: its cost per op would inflate the tokenizers' time), and
-returns, in ms:
+``time_split(run, device)`` calls ``run`` ``TIMED_RUNS`` times timing its tokenizer calls, then
+once more profiled (``torch.profiler``: its cost per op would inflate the other times; not with
+``profiled=False``, which leaves ``library`` and ``device`` None), and
+returns, in ms (the timed runs' medians: one run can fall on a garbage collection):
 
 - ``library``: the self time of the library calls (``is_library_op``): their host time on a CPU,
   where the host does the arithmetic, and their kernels' device time on a GPU (SDPA's too: under
@@ -22,17 +23,18 @@ returns, in ms:
 - ``tokenizers``: the host time in tokenizer calls (``PreTrainedTokenizerBase.__call__``);
 - ``graphs`` and ``graph_entry``, for a compiled call (else None): the host time inside its
   compiled graphs, and entering them (``models.compiled.CompileStats``: dynamo's guards, the
-  parameters gathered as graph inputs, AOT autograd's wrappers), in the first run. On a CPU the
+  parameters gathered as graph inputs, AOT autograd's wrappers). On a CPU the
   graphs' time holds their arithmetic (library calls and generated kernels), so no compiled build
   of these graphs can make a video faster than eager / (graphs + tokenizers); on a GPU it is the
-  host's time launching them. The entry's cost grows with the number of parameters, not with the
-  arithmetic: a host cost per graph call at full size too.
+  host's time launching them. The entry's cost depends on how many modules and parameters a graph
+  reads, not on its arithmetic: a host cost per graph call on any device.
 
 The bench profiles no CUDA-graph row (``reduce-overhead``) on a GPU: CUPTI's view of a graph
-replay is unreliable.
+replay is unreliable. It times their tokenizers, graphs and graph entry all the same.
 """
 import time
 from contextlib import contextmanager
+from statistics import median
 from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
@@ -44,16 +46,17 @@ from lavis_vila.models.compiled import STATS
 
 # By profiler name: the ops behind ``models.compiled.LIBRARY_CALLS`` (the graph calls inductor
 # leaves to a library), and on a GPU the ops under scaled_dot_product_attention that launch its kernels.
+TIMED_RUNS = 5
 LIBRARY_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}
 LIBRARY_OP_PARTS = ("scaled_dot_product", "convolution", "mkldnn::_linear", "_flash_attention_forward",
                     "_efficient_attention_forward", "cudnn_attention")
 
 
 class TimeSplit(NamedTuple):
-    """ms of one call: in library calls, on a GPU in any kernel (else None), in tokenizer calls, and
-    for a compiled call inside its graphs and entering them (else None)."""
+    """ms of one call: in library calls (None unprofiled), on a GPU in any kernel (else None), in
+    tokenizer calls, and for a compiled call inside its graphs and entering them (else None)."""
 
-    library: float
+    library: Optional[float]
     device: Optional[float]
     tokenizers: float
     graphs: Optional[float] = None
@@ -89,22 +92,30 @@ def timed_tokenizers() -> Iterator[List[float]]:
         PreTrainedTokenizerBase.__call__ = call
 
 
-def time_split(run: Callable[[], object], device: torch.device) -> TimeSplit:
+def time_split(run: Callable[[], object], device: torch.device, timed_runs: int = TIMED_RUNS,
+               profiled: bool = True) -> TimeSplit:
     """See the module's docstring."""
     on_gpu = device.type == "cuda"
-    part, graph = STATS.part_seconds, STATS.graph_seconds
-    with timed_tokenizers() as seconds:
-        run()
-    part, graph = STATS.part_seconds - part, STATS.graph_seconds - graph
-    if on_gpu:  # the profiled run starts with no kernel of the timed one still running
+    tokenizers, graphs, entries = [], [], []
+    for _ in range(timed_runs):
+        part, graph = STATS.part_seconds, STATS.graph_seconds
+        with timed_tokenizers() as seconds:
+            run()
+        part, graph = STATS.part_seconds - part, STATS.graph_seconds - graph
+        tokenizers.append(sum(seconds) * 1e3)
+        graphs.append(graph * 1e3)
+        entries.append((part - graph) * 1e3)
+    compiled = {"graphs": median(graphs), "graph_entry": median(entries)} if any(graphs) else {}
+    if not profiled:
+        return TimeSplit(None, None, tokenizers=median(tokenizers), **compiled)
+    if on_gpu:  # the profiled run starts with no kernel of the timed ones still running
         torch.cuda.synchronize(device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     with profile(activities=activities) as profiler:
         run()
         if on_gpu:
             torch.cuda.synchronize(device)
-    compiled = {"graphs": graph * 1e3, "graph_entry": (part - graph) * 1e3} if part else {}
-    return TimeSplit(*split_ms(profiler.key_averages(), on_gpu), tokenizers=sum(seconds) * 1e3, **compiled)
+    return TimeSplit(*split_ms(profiler.key_averages(), on_gpu), tokenizers=median(tokenizers), **compiled)
 
 
 def split_ms(events, on_gpu: bool) -> Tuple[float, Optional[float]]:

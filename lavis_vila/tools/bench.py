@@ -38,9 +38,10 @@ def main(argv=None):
     parser.add_argument("--compile-rows", nargs="+", choices=COMPILED_ROWS, default=list(COMPILED_ROWS),
                         help="which rows --compile compiles: vila 8->K, with the early prompter_layer, sevila_baseline 32->K")
     parser.add_argument("--library-time", action="store_true",
-                        help="two runs more per row: ms a video in library calls (matmul, attention, "
-                             "convolution, profiled) and in the tokenizers, which bound what compiling can gain; "
-                             "on a GPU also ms in any kernel, and no CUDA-graph row profiled")
+                        help="a few runs more per row: ms a video in library calls (matmul, attention, "
+                             "convolution, profiled), in the tokenizers and, for compiled rows, inside the graphs "
+                             "and entering them, which bound what compiling can gain; on a GPU also ms in any "
+                             "kernel, and no CUDA-graph row profiled")
     parser.add_argument("--throughput", type=int, metavar="N",
                         help="instead of the rows: ViLA 8->K and SeViLA 32->K eager at batch 1, 2, 4, ... up to N, "
                              "until one runs out of GPU memory (a CPU does not: N bounds it); videos/s at each")

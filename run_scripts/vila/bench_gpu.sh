@@ -2,8 +2,9 @@
 # Full-size speed comparison on one GPU with random weights: FLOPs and aten ops on the meta device,
 # then interleaved latency of every variant (an estimated 5 minutes on an H100; no GPU has run it yet), then the compiled
 # rows (inductor, and CUDA graphs: reduce-overhead) beside the eager ones at batch 1 and 8, with the ms
-# each row but the CUDA-graph ones spends in library calls, in the tokenizers and in any GPU kernel
-# (--library-time; two runs more per row, one profiled), each run
+# each row spends in the tokenizers and, compiled, launching its graphs and entering them, and
+# each row but the CUDA-graph ones in library calls and in any GPU kernel (--library-time; six runs
+# more per row, one profiled), each run
 # bounded by COMPILED_TIMEOUT (600 s), then videos/s of ViLA 8->4 and SeViLA 32->4 at batch 1, 2, 4, ...
 # up to THROUGHPUT_UP_TO (256 on a GPU, 4 on a CPU) or the first that runs out of memory (at most
 # 10 minutes), so up to about 38 minutes in all.
