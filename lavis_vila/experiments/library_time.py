@@ -10,9 +10,9 @@ other, and eager / the larger of the two on a GPU, where the host tokenizes whil
 example attention written out by hand becomes one SDPA call, so the floor is the build's, not
 every compiler's.)
 
-``time_split(run, device)`` calls ``run`` ``TIMED_RUNS`` times timing its tokenizer calls, then
-once more profiled (``torch.profiler``: its cost per op would inflate the other times; not with
-``profiled=False``, which leaves ``library`` and ``device`` None), and
+``time_split(run, device)`` calls ``run`` ``TIMED_RUNS`` times, timing its tokenizer calls and
+compiled parts, then once more profiled (``torch.profiler``: its cost per op would inflate the
+other times; not with ``profiled=False``, which leaves ``library`` and ``device`` None), and
 returns, in ms (the timed runs' medians: one run can fall on a garbage collection):
 
 - ``library``: the self time of the library calls (``is_library_op``): their host time on a CPU,
@@ -44,9 +44,9 @@ from transformers import PreTrainedTokenizerBase
 
 from lavis_vila.models.compiled import STATS
 
+TIMED_RUNS = 5  # runs timed apart from the profiled one; their medians are reported
 # By profiler name: the ops behind ``models.compiled.LIBRARY_CALLS`` (the graph calls inductor
 # leaves to a library), and on a GPU the ops under scaled_dot_product_attention that launch its kernels.
-TIMED_RUNS = 5
 LIBRARY_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}
 LIBRARY_OP_PARTS = ("scaled_dot_product", "convolution", "mkldnn::_linear", "_flash_attention_forward",
                     "_efficient_attention_forward", "cudnn_attention")
