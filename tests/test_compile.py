@@ -164,9 +164,11 @@ def test_compiled_parts_time_their_graphs_and_entering_them_and_eager_parts_noth
         part, graph = STATS.part_seconds, STATS.graph_seconds
         eager.answer_scores(clips)
         assert (STATS.part_seconds, STATS.graph_seconds) == (part, graph)
-    split = time_split(lambda: twin.answer_scores(clips), torch.device("cpu"))
-    assert split.graphs > 0 and split.graph_entry > 0 and split.tokenizers > 0
-    assert time_split(lambda: eager.answer_scores(clips), torch.device("cpu"))[3:] == (None, None)
+        calls = STATS.graph_calls
+        split = time_split(lambda: twin.answer_scores(clips), torch.device("cpu"))
+        assert STATS.graph_calls - calls == 4 * 6  # every part compiled, in the 5 timed runs and the profiled one
+        assert split.graphs > 0 and split.graph_entry > 0 and split.tokenizers > 0
+        assert time_split(lambda: eager.answer_scores(clips), torch.device("cpu"))[3:] == (None, None)
 
 
 @pytest.mark.slow

@@ -112,7 +112,7 @@ def compiled_summary(rows: list, metric: str) -> list:
         if r.graph_ms_per_video is not None and metric == "latency_ms_median":
             inside = "inside" if graph_floor_ms(r) is not None else "launching"
             line = (f"  {name} compiled {r.compile}: {r.graph_ms_per_video:.3g} ms a video {inside} its graphs, "
-                    f"{r.graph_entry_ms_per_video:.3g} entering them (guards, parameters as inputs, wrappers)")
+                    f"{r.graph_entry_ms_per_video:.3g} entering them (guards, parameters as inputs)")
             if graph_floor_ms(r) is not None:
                 line += (f"; with the tokenizers, these graphs cannot pass eager / compiled "
                          f"{eager.latency_ms_median / graph_floor_ms(r):.2f}")

@@ -22,8 +22,9 @@ returns, in ms (the timed runs' medians: one run can fall on a garbage collectio
   means the GPU waits on the host: launch-bound;
 - ``tokenizers``: the host time in tokenizer calls (``PreTrainedTokenizerBase.__call__``);
 - ``graphs`` and ``graph_entry``, for a compiled call (else None): the host time inside its
-  compiled graphs, and entering them (``models.compiled.CompileStats``: dynamo's guards, the
-  parameters gathered as graph inputs, AOT autograd's wrappers). On a CPU the
+  compiled graphs (AOT autograd's wrappers included), and entering them
+  (``models.compiled.CompileStats``: dynamo's guards, the parameters gathered as graph inputs,
+  and any eager code between graph breaks, of which the parts have none today). On a CPU the
   graphs' time holds their arithmetic (library calls and generated kernels), so no compiled build
   of these graphs can make a video faster than eager / (graphs + tokenizers); on a GPU it is the
   host's time launching them. The entry's cost depends on how many modules and parameters a graph
@@ -98,10 +99,10 @@ def time_split(run: Callable[[], object], device: torch.device, timed_runs: int 
     on_gpu = device.type == "cuda"
     tokenizers, graphs, entries = [], [], []
     for _ in range(timed_runs):
-        part, graph = STATS.part_seconds, STATS.graph_seconds
+        parts_before, graphs_before = STATS.part_seconds, STATS.graph_seconds
         with timed_tokenizers() as seconds:
             run()
-        part, graph = STATS.part_seconds - part, STATS.graph_seconds - graph
+        part, graph = STATS.part_seconds - parts_before, STATS.graph_seconds - graphs_before
         tokenizers.append(sum(seconds) * 1e3)
         graphs.append(graph * 1e3)
         entries.append((part - graph) * 1e3)

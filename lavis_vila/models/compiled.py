@@ -27,7 +27,7 @@ prompters' choice is K indices gathered into a fixed (B, K, N, C). Graphs compil
 ``dynamic=False``: one graph per bucket and batch size, which CUDA graphs need.
 ``CompileStats`` counts the graphs compiled and the kernels each call launches, and the host
 time of the compiled parts: inside their graphs, and entering them (dynamo's guards, gathering
-every parameter as a graph input, AOT autograd's wrappers), which no graph removes.
+every parameter as a graph input), which no graph removes.
 """
 import copy
 import logging
